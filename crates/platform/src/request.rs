@@ -1,0 +1,116 @@
+//! Small helpers for request fields every service reads the same way.
+
+use devokr_proto::convert::FieldViolation;
+use uuid::Uuid;
+
+use crate::ServiceError;
+
+/// Collects every bad field of a request, so a caller learns of all of them at once.
+///
+/// ```
+/// # use devokr_platform::request::{Violations, required_text};
+/// let mut violations = Violations::default();
+/// let title = violations.check(required_text("title", "Grow", 10));
+/// let owner = violations.check(required_text("owner", "", 10));
+/// let made = violations.finish(|| Some((title?, owner?)));
+/// assert!(made.is_err());
+/// ```
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    /// Keeps the value, or records the violation.
+    pub fn check<T>(&mut self, result: Result<T, FieldViolation>) -> Option<T> {
+        result.map_err(|violation| self.0.push(violation)).ok()
+    }
+
+    /// Records a violation found by other means.
+    pub fn add(&mut self, violation: FieldViolation) {
+        self.0.push(violation);
+    }
+
+    /// The request's model when no field was bad. `build` combines the checked values; it
+    /// can only miss one when a violation was recorded.
+    pub fn finish<T>(self, build: impl FnOnce() -> Option<T>) -> Result<T, ServiceError> {
+        if !self.0.is_empty() {
+            return Err(ServiceError::InvalidArgument(self.0));
+        }
+        build().ok_or_else(|| {
+            ServiceError::Internal(anyhow::anyhow!("a checked request field was lost"))
+        })
+    }
+}
+
+/// Parses a resource name (or any value with `FromStr`) from a request field.
+pub fn parse_field<T>(field: &str, value: &str) -> Result<T, FieldViolation>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    value
+        .parse()
+        .map_err(|error: T::Err| FieldViolation::new(field, error.to_string()))
+}
+
+/// Reads an optional AIP-155 `request_id`: empty is `None`, anything else must be a UUID.
+pub fn request_id(value: &str) -> Result<Option<Uuid>, FieldViolation> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    Uuid::parse_str(value)
+        .map(Some)
+        .map_err(|_| FieldViolation::new("request_id", format!("{value:?} is not a UUID")))
+}
+
+/// The id of a new resource: the one the caller chose, or a fresh UUID.
+pub fn resource_id(
+    field: &str,
+    chosen: &str,
+    validate: impl Fn(&str) -> Result<(), String>,
+) -> Result<String, FieldViolation> {
+    if chosen.is_empty() {
+        return Ok(Uuid::new_v4().to_string());
+    }
+    validate(chosen).map_err(|error| FieldViolation::new(field, error))?;
+    Ok(chosen.to_owned())
+}
+
+/// The RFC 7232 strong etag of a resource at row version `version`.
+pub fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+/// Reads a required text field of at most `max_chars` characters, trimmed.
+pub fn required_text(field: &str, value: &str, max_chars: usize) -> Result<String, FieldViolation> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(FieldViolation::required(field));
+    }
+    let chars = trimmed.chars().count();
+    if chars > max_chars {
+        return Err(FieldViolation::new(
+            field,
+            format!("is {chars} characters long; at most {max_chars} are allowed"),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_must_be_uuids() {
+        assert_eq!(request_id(""), Ok(None));
+        assert!(request_id("5b0e2a7e-56f0-4d8e-9f0a-2b0c6c1d7e11").unwrap().is_some());
+        assert_eq!(request_id("retry-1").unwrap_err().field, "request_id");
+    }
+
+    #[test]
+    fn text_is_trimmed_and_bounded() {
+        assert_eq!(required_text("f", "  hi ", 5), Ok("hi".into()));
+        assert!(required_text("f", "   ", 5).is_err());
+        assert!(required_text("f", "toolong", 5).is_err());
+    }
+}

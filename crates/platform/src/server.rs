@@ -1,0 +1,201 @@
+//! The gRPC server every service runs: its routes plus `grpc.health.v1` and server
+//! reflection (v1 and v1alpha), NOT_SERVING until the service is ready, and a graceful
+//! shutdown that drains in-flight calls within a bounded time.
+
+use std::{future::Future, net::SocketAddr, process::ExitCode, time::Duration};
+
+use clap::{Args, Parser};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::{
+    service::Routes,
+    transport::{Server, server::TcpIncoming},
+};
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+use crate::{db::DatabaseArgs, telemetry::TelemetryArgs};
+
+/// Server settings shared by every service.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// Address the gRPC server listens on.
+    #[arg(long, env = "GRPC_LISTEN_ADDR", default_value = "0.0.0.0:50051")]
+    pub listen: SocketAddr,
+    /// Longest a call may run, in seconds; a shorter client deadline wins.
+    #[arg(long, env = "GRPC_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+    /// After SIGTERM, how long in-flight calls may take to finish, in seconds.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 20)]
+    pub shutdown_timeout_secs: u64,
+}
+
+/// Everything a service binary is configured with besides its own settings.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+}
+
+/// A service's configuration: its common part and its own settings.
+pub trait ServiceConfig: Parser {
+    /// The settings every service has.
+    fn common(&self) -> &CommonArgs;
+}
+
+/// The `main` of a service binary: parse flags and environment, start logging, bind the
+/// listener, run until SIGINT or SIGTERM and exit 0 once drained.
+pub fn main<C, F, Fut>(run: F) -> ExitCode
+where
+    C: ServiceConfig,
+    F: FnOnce(C, TcpListener, CancellationToken) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let config = C::parse();
+    if let Err(error) = crate::telemetry::init(&config.common().telemetry) {
+        eprintln!("error: invalid logging settings: {error:#}");
+        return ExitCode::from(64);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        let address = config.common().server.listen;
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|error| anyhow::anyhow!("cannot listen on {address}: {error}"))?;
+        let shutdown = crate::shutdown::on_signal()?;
+        run(config, listener, shutdown).await
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "service stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One gRPC service to serve: its fully qualified name (as health checks name it) and routes.
+#[derive(Debug)]
+pub struct GrpcService {
+    /// For example `devokr.metrics.v1.MetricsService`.
+    pub name: &'static str,
+    /// The tonic routes of the service.
+    pub routes: Routes,
+}
+
+/// Serves `service` on `listener` until `shutdown` fires.
+///
+/// Health reports NOT_SERVING, for the whole server (`""`) and for the service, until
+/// `readiness` (typically: database reachable and migrated) completes, then SERVING. On
+/// shutdown it reports NOT_SERVING again, stops accepting connections and waits up to
+/// `server.shutdown_timeout_secs` for in-flight calls to finish.
+pub async fn serve(
+    server: &ServerArgs,
+    listener: TcpListener,
+    service: GrpcService,
+    readiness: impl Future<Output = anyhow::Result<()>>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let local_addr = listener.local_addr()?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    set_status(&health, service.name, ServingStatus::NotServing).await;
+
+    let routes = service
+        .routes
+        .add_service(health_service)
+        .add_service(reflection(service.name).build_v1()?)
+        .add_service(reflection(service.name).build_v1alpha()?);
+    let stop_serving = CancellationToken::new();
+    let serving = tokio::spawn(
+        Server::builder()
+            .timeout(Duration::from_secs(server.request_timeout_secs))
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+            // Recycling connections lets HTTP/2 clients spread over new replicas; the grace
+            // period lets in-flight calls finish.
+            .max_connection_age(Duration::from_secs(600))
+            .max_connection_age_grace(Duration::from_secs(30))
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                stop_serving.clone().cancelled_owned(),
+            ),
+    );
+    tracing::info!(service = service.name, address = %local_addr, "listening");
+
+    let ready = tokio::select! {
+        result = readiness => Some(result),
+        () = shutdown.cancelled() => None,
+    };
+    let startup_error = match ready {
+        Some(Ok(())) => {
+            set_status(&health, service.name, ServingStatus::Serving).await;
+            tracing::info!(service = service.name, "ready");
+            shutdown.cancelled().await;
+            None
+        }
+        Some(Err(error)) => Some(error),
+        None => None,
+    };
+
+    set_status(&health, service.name, ServingStatus::NotServing).await;
+    stop_serving.cancel();
+    let drain = Duration::from_secs(server.shutdown_timeout_secs);
+    match tokio::time::timeout(drain, serving).await {
+        Ok(joined) => joined??,
+        Err(_) => tracing::warn!(
+            timeout_secs = drain.as_secs(),
+            "in-flight calls did not finish in time; stopping anyway"
+        ),
+    }
+    match startup_error {
+        Some(error) => Err(error.context(format!("{} could not become ready", service.name))),
+        None => {
+            tracing::info!(service = service.name, "stopped");
+            Ok(())
+        }
+    }
+}
+
+fn reflection(service_name: &'static str) -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(devokr_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name(service_name)
+        .with_service_name("grpc.health.v1.Health")
+}
+
+async fn set_status(health: &HealthReporter, service_name: &str, status: ServingStatus) {
+    health.set_service_status("", status).await;
+    health.set_service_status(service_name, status).await;
+}
+
+/// Runs a service backed by its own schema: a lazy pool on `common.database`, readiness once
+/// the database answers and `migrator` has run, and the pool closed after the last call.
+pub async fn serve_with_database(
+    common: &CommonArgs,
+    service_name: &'static str,
+    migrator: &'static sqlx::migrate::Migrator,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+    routes: impl FnOnce(sqlx::PgPool) -> anyhow::Result<Routes>,
+) -> anyhow::Result<()> {
+    let pool = crate::db::lazy_pool(&common.database, service_name)?;
+    let service = GrpcService {
+        name: service_name,
+        routes: routes(pool.clone())?,
+    };
+    let readiness = crate::db::wait_and_migrate(&pool, migrator, &shutdown);
+    let served = serve(&common.server, listener, service, readiness, shutdown.clone()).await;
+    pool.close().await;
+    served
+}

@@ -1,0 +1,246 @@
+//! All SQL of the metrics service, against the `metrics` schema only.
+
+use chrono::{DateTime, Duration, Utc};
+use devokr_domain::{
+    metric_reference::Ratio,
+    names::{MetricName, TenantName},
+};
+use devokr_platform::{
+    ServiceError, ServiceResult,
+    db::{classify, classify_insert},
+};
+use sqlx::{PgPool, Row, postgres::PgRow};
+
+use crate::app::{Evaluation, Metric, MetricDefinition, NewEvent, NewMetric};
+
+/// The metrics service's migrations; `sqlx.toml` keeps their table in the `metrics` schema.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// A query for metrics with the given `where` clause; a macro so the SQL stays a literal.
+macro_rules! select_metric {
+    ($condition:literal) => {
+        concat!(
+            "select tenant, metric_id, seq, display_name, definition, version, create_time
+             from metrics.metric ",
+            $condition
+        )
+    };
+}
+
+/// The metrics service's database.
+#[derive(Debug, Clone)]
+pub struct MetricsStore {
+    pool: PgPool,
+}
+
+impl MetricsStore {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Inserts events in one statement and one transaction; events whose idempotency key is
+    /// already stored (or repeated in the batch) are skipped. Returns how many were stored.
+    pub async fn insert_events(&self, tenant: &TenantName, events: &[NewEvent]) -> ServiceResult<u64> {
+        let mut keys = Vec::with_capacity(events.len());
+        let mut users = Vec::with_capacity(events.len());
+        let mut names = Vec::with_capacity(events.len());
+        let mut times = Vec::with_capacity(events.len());
+        let mut properties = Vec::with_capacity(events.len());
+        for event in events {
+            keys.push(event.idempotency_key.as_str());
+            users.push(event.user_id.as_str());
+            names.push(event.event_name.as_str());
+            times.push(event.occurred_at);
+            properties.push(&event.properties);
+        }
+        let result = sqlx::query(
+            "insert into metrics.event (tenant, idempotency_key, user_id, event_name, occurred_at, properties)
+             select $1, * from unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[])
+             on conflict (tenant, idempotency_key) do nothing",
+        )
+        .bind(&tenant.tenant)
+        .bind(&keys)
+        .bind(&users)
+        .bind(&names)
+        .bind(&times)
+        .bind(&properties)
+        .execute(&self.pool)
+        .await
+        .map_err(classify)?;
+        Ok(result.rows_affected())
+    }
+
+    /// Inserts a metric; with a request id already used, returns the metric it created.
+    pub async fn insert_metric(&self, new: &NewMetric) -> ServiceResult<Metric> {
+        let definition = serde_json::to_value(&new.definition)
+            .map_err(|error| ServiceError::Internal(error.into()))?;
+        let inserted = sqlx::query(
+            "insert into metrics.metric (tenant, metric_id, display_name, definition, request_id)
+             values ($1, $2, $3, $4, $5)
+             on conflict (tenant, request_id) do nothing
+             returning tenant, metric_id, seq, display_name, definition, version, create_time",
+        )
+        .bind(&new.name.tenant)
+        .bind(&new.name.metric)
+        .bind(&new.display_name)
+        .bind(&definition)
+        .bind(new.request_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|error| classify_insert(error, "metric", &new.name))?;
+        let row = match inserted {
+            Some(row) => row,
+            None => sqlx::query(select_metric!("where tenant = $1 and request_id = $2"))
+                .bind(&new.name.tenant)
+                .bind(new.request_id)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(classify)?,
+        };
+        metric_from_row(&row)
+    }
+
+    pub async fn metric(&self, name: &MetricName) -> ServiceResult<Option<Metric>> {
+        sqlx::query(select_metric!("where tenant = $1 and metric_id = $2"))
+            .bind(&name.tenant)
+            .bind(&name.metric)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify)?
+            .as_ref()
+            .map(metric_from_row)
+            .transpose()
+    }
+
+    /// Metrics in creation order after sequence number `after`, at most `limit`.
+    pub async fn metrics(
+        &self,
+        tenant: &TenantName,
+        after: i64,
+        limit: i64,
+    ) -> ServiceResult<Vec<Metric>> {
+        sqlx::query(select_metric!(
+            "where tenant = $1 and seq > $2 order by seq limit $3"
+        ))
+        .bind(&tenant.tenant)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?
+        .iter()
+        .map(metric_from_row)
+        .collect()
+    }
+
+    /// Population: users whose first-ever `start_event` is in the window. Activated: an
+    /// `activation_event` strictly after it and at most `within` after it.
+    pub async fn activation_rate(
+        &self,
+        tenant: &TenantName,
+        start_event: &str,
+        activation_event: &str,
+        evaluation: &Evaluation,
+        within: Duration,
+    ) -> ServiceResult<Ratio> {
+        let row = sqlx::query(
+            "with cohort as (
+                 select user_id, min(occurred_at) as first_at
+                 from metrics.event
+                 where tenant = $1 and event_name = $2 and occurred_at < $5
+                 group by user_id
+                 having min(occurred_at) >= $4
+             )
+             select count(*) as population,
+                    count(*) filter (where exists (
+                        select 1 from metrics.event e
+                        where e.tenant = $1 and e.event_name = $3 and e.user_id = c.user_id
+                          and e.occurred_at > c.first_at
+                          and e.occurred_at <= c.first_at + make_interval(secs => $6)
+                    )) as activated
+             from cohort c",
+        )
+        .bind(&tenant.tenant)
+        .bind(start_event)
+        .bind(activation_event)
+        .bind(evaluation.start)
+        .bind(evaluation.end)
+        .bind(within.num_seconds() as f64)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(classify)?;
+        ratio(&row, "activated")
+    }
+
+    /// Population as for activation. Retained: a `return_event` in the calendar month
+    /// (in the evaluation's zone) `months_after` months after the first event's month.
+    pub async fn calendar_retention(
+        &self,
+        tenant: &TenantName,
+        start_event: &str,
+        return_event: &str,
+        evaluation: &Evaluation,
+        months_after: i32,
+    ) -> ServiceResult<Ratio> {
+        let row = sqlx::query(
+            "with cohort as (
+                 select user_id,
+                        min(occurred_at) as first_at,
+                        date_trunc('month', min(occurred_at) at time zone $6)
+                            + make_interval(months => $7) as return_month
+                 from metrics.event
+                 where tenant = $1 and event_name = $2 and occurred_at < $5
+                 group by user_id
+                 having min(occurred_at) >= $4
+             )
+             select count(*) as population,
+                    count(*) filter (where exists (
+                        select 1 from metrics.event e
+                        where e.tenant = $1 and e.event_name = $3 and e.user_id = c.user_id
+                          and e.occurred_at > c.first_at
+                          and date_trunc('month', e.occurred_at at time zone $6) = c.return_month
+                    )) as retained
+             from cohort c",
+        )
+        .bind(&tenant.tenant)
+        .bind(start_event)
+        .bind(return_event)
+        .bind(evaluation.start)
+        .bind(evaluation.end)
+        .bind(evaluation.time_zone.name())
+        .bind(months_after)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(classify)?;
+        ratio(&row, "retained")
+    }
+}
+
+fn metric_from_row(row: &PgRow) -> ServiceResult<Metric> {
+    let read = || -> Result<Metric, anyhow::Error> {
+        let definition: serde_json::Value = row.try_get("definition")?;
+        Ok(Metric {
+            name: MetricName {
+                tenant: row.try_get("tenant")?,
+                metric: row.try_get("metric_id")?,
+            },
+            display_name: row.try_get("display_name")?,
+            definition: serde_json::from_value::<MetricDefinition>(definition)?,
+            create_time: row.try_get::<DateTime<Utc>, _>("create_time")?,
+            version: row.try_get("version")?,
+            seq: row.try_get("seq")?,
+        })
+    };
+    read().map_err(ServiceError::Internal)
+}
+
+fn ratio(row: &PgRow, numerator_column: &str) -> ServiceResult<Ratio> {
+    let count = |column: &str| -> ServiceResult<u64> {
+        let value: i64 = row.try_get(column).map_err(classify)?;
+        u64::try_from(value).map_err(|error| ServiceError::Internal(error.into()))
+    };
+    Ok(Ratio {
+        numerator: count(numerator_column)?,
+        denominator: count("population")?,
+    })
+}

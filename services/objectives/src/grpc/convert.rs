@@ -1,0 +1,294 @@
+//! Wire ↔ model conversions of the objectives service. Reading a request validates it and
+//! names every bad field.
+
+use devokr_domain::{
+    Decimal,
+    cycle::{Cycle as CyclePeriod, parse_time_zone},
+    health::Health,
+    names::{CycleName, MetricName, ObjectiveName, TenantName, validate_resource_id},
+    progress::{Direction, MetricTarget, PROGRESS_FORMULA_VERSION, Progress},
+};
+use devokr_platform::{
+    ServiceError,
+    request::{self, Violations, etag, parse_field},
+};
+use devokr_proto::{
+    convert::{FieldViolation, date, decimal, optional_decimal, timestamp},
+    objectives::v1 as pb,
+};
+
+use crate::app::{
+    Cycle, KeyResult, KeyResultStatus, NewCycle, NewKeyResult, NewObjective, Objective,
+    ObjectiveStatus, Unit,
+};
+
+const MAX_TITLE_CHARS: usize = 300;
+const MAX_WEIGHT: Decimal = Decimal::ONE_THOUSAND;
+
+/// Parses a resource name from a request field.
+pub(super) fn name<T>(field: &str, value: &str) -> Result<T, ServiceError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    Ok(parse_field(field, value)?)
+}
+
+fn new_id(field: &str, chosen: &str) -> Result<String, FieldViolation> {
+    request::resource_id(field, chosen, |id| {
+        validate_resource_id(id).map_err(|error| error.to_string())
+    })
+}
+
+pub(super) fn new_cycle(request: pb::CreateCycleRequest) -> Result<NewCycle, ServiceError> {
+    let mut violations = Violations::default();
+    let tenant = violations.check(parse_field::<TenantName>("parent", &request.parent));
+    let cycle_id = violations.check(new_id("cycle_id", &request.cycle_id));
+    let request_id = violations.check(request::request_id(&request.request_id));
+    let cycle = request.cycle.unwrap_or_default();
+    let display_name = violations.check(request::required_text(
+        "cycle.display_name",
+        &cycle.display_name,
+        MAX_TITLE_CHARS,
+    ));
+    let start = violations.check(date("cycle.start_date", cycle.start_date.as_ref()));
+    let end = violations.check(date("cycle.end_date", cycle.end_date.as_ref()));
+    let time_zone = violations.check(
+        parse_time_zone(&cycle.time_zone)
+            .map_err(|error| FieldViolation::new("cycle.time_zone", error.to_string())),
+    );
+    let period = match (start, end, time_zone) {
+        (Some(start), Some(end), Some(time_zone)) => violations.check(
+            CyclePeriod::new(start, end, time_zone)
+                .map_err(|error| FieldViolation::new("cycle.end_date", error.to_string())),
+        ),
+        _ => None,
+    };
+    violations.finish(|| {
+        Some(NewCycle {
+            name: tenant?.cycle(cycle_id?),
+            display_name: display_name?,
+            period: period?,
+            request_id: request_id?,
+        })
+    })
+}
+
+pub(super) fn cycle(cycle: Cycle) -> pb::Cycle {
+    pb::Cycle {
+        name: cycle.name.to_string(),
+        display_name: cycle.display_name,
+        start_date: Some(cycle.period.start_date().into()),
+        end_date: Some(cycle.period.end_date().into()),
+        time_zone: cycle.period.time_zone().name().to_owned(),
+        start_time: Some(timestamp(cycle.period.start_time())),
+        end_time: Some(timestamp(cycle.period.end_time())),
+        create_time: Some(timestamp(cycle.create_time)),
+        etag: etag(cycle.version),
+    }
+}
+
+pub(super) fn new_objective(request: pb::CreateObjectiveRequest) -> Result<NewObjective, ServiceError> {
+    let mut violations = Violations::default();
+    let tenant = violations.check(parse_field::<TenantName>("parent", &request.parent));
+    let objective_id = violations.check(new_id("objective_id", &request.objective_id));
+    let request_id = violations.check(request::request_id(&request.request_id));
+    let objective = request.objective.unwrap_or_default();
+    let display_name = violations.check(request::required_text(
+        "objective.display_name",
+        &objective.display_name,
+        MAX_TITLE_CHARS,
+    ));
+    let cycle = violations.check(if objective.cycle.is_empty() {
+        Err(FieldViolation::required("objective.cycle"))
+    } else {
+        parse_field::<CycleName>("objective.cycle", &objective.cycle)
+    });
+    if let (Some(tenant), Some(cycle)) = (&tenant, &cycle) {
+        if cycle.tenant != tenant.tenant {
+            violations.add(FieldViolation::new(
+                "objective.cycle",
+                format!("belongs to another tenant than {tenant}"),
+            ));
+        }
+    }
+    violations.finish(|| {
+        Some(NewObjective {
+            name: tenant?.objective(objective_id?),
+            display_name: display_name?,
+            description: objective.description.trim().to_owned(),
+            cycle: cycle?,
+            request_id: request_id?,
+        })
+    })
+}
+
+pub(super) fn objective(objective: Objective) -> pb::Objective {
+    pb::Objective {
+        name: objective.name.to_string(),
+        display_name: objective.display_name,
+        description: objective.description,
+        cycle: objective.cycle.to_string(),
+        create_time: Some(timestamp(objective.create_time)),
+        etag: etag(objective.version),
+    }
+}
+
+pub(super) fn new_key_result(request: pb::CreateKeyResultRequest) -> Result<NewKeyResult, ServiceError> {
+    let mut violations = Violations::default();
+    let objective = violations.check(parse_field::<ObjectiveName>("parent", &request.parent));
+    let key_result_id = violations.check(new_id("key_result_id", &request.key_result_id));
+    let request_id = violations.check(request::request_id(&request.request_id));
+    let key_result = request.key_result.unwrap_or_default();
+    let display_name = violations.check(request::required_text(
+        "key_result.display_name",
+        &key_result.display_name,
+        MAX_TITLE_CHARS,
+    ));
+    let baseline = violations.check(decimal("key_result.baseline", key_result.baseline.as_ref()));
+    let target_value = violations.check(decimal("key_result.target", key_result.target.as_ref()));
+    let unit = violations.check(match pb::Unit::try_from(key_result.unit) {
+        Ok(pb::Unit::Percent) => Ok(Unit::Percent),
+        Ok(pb::Unit::Number) => Ok(Unit::Number),
+        Ok(pb::Unit::Unspecified) | Err(_) => Err(FieldViolation::new(
+            "key_result.unit",
+            "is required: UNIT_PERCENT or UNIT_NUMBER",
+        )),
+    });
+    let declared = violations.check(match pb::Direction::try_from(key_result.direction) {
+        Ok(pb::Direction::Unspecified) => Ok(None),
+        Ok(pb::Direction::Increase) => Ok(Some(Direction::Increase)),
+        Ok(pb::Direction::Decrease) => Ok(Some(Direction::Decrease)),
+        Err(_) => Err(FieldViolation::new(
+            "key_result.direction",
+            format!("{} is not a direction", key_result.direction),
+        )),
+    });
+    let target = match (baseline, target_value, declared) {
+        (Some(baseline), Some(target), Some(declared)) => violations.check(
+            MetricTarget::new(baseline, target, declared)
+                .map_err(|error| FieldViolation::new("key_result.target", error.to_string())),
+        ),
+        _ => None,
+    };
+    let metric_field = "key_result.metric_binding.metric";
+    let metric = violations.check(match key_result.metric_binding.as_ref() {
+        Some(binding) if !binding.metric.is_empty() => parse_field::<MetricName>(metric_field, &binding.metric),
+        _ => Err(FieldViolation::required(metric_field)),
+    });
+    if let (Some(objective), Some(metric)) = (&objective, &metric) {
+        if objective.tenant != metric.tenant {
+            violations.add(FieldViolation::new(
+                metric_field,
+                format!("belongs to another tenant than {}", objective.tenant()),
+            ));
+        }
+    }
+    let weight = violations.check(
+        optional_decimal("key_result.weight", key_result.weight.as_ref()).and_then(|weight| {
+            let weight = weight.unwrap_or(Decimal::ONE);
+            if (Decimal::ZERO..=MAX_WEIGHT).contains(&weight) {
+                Ok(weight)
+            } else {
+                Err(FieldViolation::new(
+                    "key_result.weight",
+                    format!("must be from 0 to {MAX_WEIGHT}, got {weight}"),
+                ))
+            }
+        }),
+    );
+    violations.finish(|| {
+        Some(NewKeyResult {
+            name: objective?.key_result(key_result_id?),
+            display_name: display_name?,
+            target: target?,
+            unit: unit?,
+            metric: metric?,
+            weight: weight?,
+            request_id: request_id?,
+        })
+    })
+}
+
+fn unit(unit: Unit) -> pb::Unit {
+    match unit {
+        Unit::Percent => pb::Unit::Percent,
+        Unit::Number => pb::Unit::Number,
+    }
+}
+
+pub(super) fn key_result(key_result: KeyResult) -> pb::KeyResult {
+    pb::KeyResult {
+        name: key_result.name.to_string(),
+        display_name: key_result.display_name,
+        baseline: Some(key_result.target.baseline().into()),
+        target: Some(key_result.target.target().into()),
+        unit: unit(key_result.unit).into(),
+        direction: match key_result.target.direction() {
+            Direction::Increase => pb::Direction::Increase,
+            Direction::Decrease => pb::Direction::Decrease,
+        }
+        .into(),
+        metric_binding: Some(pb::MetricBinding {
+            metric: key_result.metric.to_string(),
+        }),
+        weight: Some(key_result.weight.into()),
+        create_time: Some(timestamp(key_result.create_time)),
+        etag: etag(key_result.version),
+    }
+}
+
+fn progress(progress: Progress) -> pb::Progress {
+    pb::Progress {
+        raw: Some(progress.raw.into()),
+        clamped: Some(progress.clamped.into()),
+        below_baseline: progress.below_baseline,
+        over_achieved: progress.over_achieved,
+        target_met: progress.target_met,
+        formula_version: PROGRESS_FORMULA_VERSION,
+    }
+}
+
+fn health(health: Health) -> pb::Health {
+    match health {
+        Health::OnTrack => pb::Health::OnTrack,
+        Health::AtRisk => pb::Health::AtRisk,
+        Health::OffTrack => pb::Health::OffTrack,
+        Health::Achieved => pb::Health::Achieved,
+        Health::Missed => pb::Health::Missed,
+        Health::Stale => pb::Health::Stale,
+        Health::NoData => pb::Health::NoData,
+    }
+}
+
+pub(super) fn key_result_status(status: KeyResultStatus) -> pb::KeyResultStatus {
+    let key_result = status.key_result;
+    pb::KeyResultStatus {
+        key_result: key_result.name.to_string(),
+        value: status.value.map(|value| pb::KeyResultValue {
+            value: value.value.map(Into::into),
+            numerator: value.numerator,
+            denominator: value.denominator,
+            evaluate_time: value.evaluate_time.map(timestamp),
+        }),
+        baseline: Some(key_result.target.baseline().into()),
+        target: Some(key_result.target.target().into()),
+        unit: unit(key_result.unit).into(),
+        progress: status.progress.map(progress),
+        expected_progress: Some(status.assessment.expected_progress.into()),
+        health: health(status.assessment.health).into(),
+        explanation: status.assessment.explanation,
+        evaluation_time: Some(timestamp(status.evaluation_time)),
+    }
+}
+
+pub(super) fn objective_status(status: ObjectiveStatus) -> pb::ObjectiveStatus {
+    pb::ObjectiveStatus {
+        objective: status.objective.to_string(),
+        progress: status.progress.map(Into::into),
+        health: health(status.health).into(),
+        explanation: status.explanation,
+        key_results: status.key_results.into_iter().map(key_result_status).collect(),
+        evaluation_time: Some(timestamp(status.evaluation_time)),
+    }
+}

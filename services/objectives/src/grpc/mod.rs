@@ -1,0 +1,163 @@
+//! The tonic handlers of the objectives service: read and validate the request, call the
+//! use case, convert the result. Errors become statuses through `ServiceError`'s one mapping.
+
+mod convert;
+
+use devokr_platform::{ServiceError, paging::PageRequest};
+use devokr_proto::{
+    convert::optional_instant,
+    objectives::v1::{self as pb, objectives_service_server::ObjectivesService},
+};
+use tonic::{Request, Response, Status};
+
+use crate::app::ObjectivesApp;
+
+/// The `ObjectivesService` implementation.
+#[derive(Debug, Clone)]
+pub struct ObjectivesGrpc {
+    app: ObjectivesApp,
+}
+
+impl ObjectivesGrpc {
+    pub fn new(app: ObjectivesApp) -> Self {
+        Self { app }
+    }
+}
+
+fn page_request(collection: String, page_size: i32, page_token: &str) -> Result<PageRequest, ServiceError> {
+    Ok(PageRequest::new(collection, page_size, page_token)?)
+}
+
+#[tonic::async_trait]
+impl ObjectivesService for ObjectivesGrpc {
+    #[tracing::instrument(skip_all, fields(rpc = "CreateCycle", parent = %request.get_ref().parent))]
+    async fn create_cycle(
+        &self,
+        request: Request<pb::CreateCycleRequest>,
+    ) -> Result<Response<pb::Cycle>, Status> {
+        let new = convert::new_cycle(request.into_inner())?;
+        let cycle = self.app.create_cycle(new).await?;
+        Ok(Response::new(convert::cycle(cycle)))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "GetCycle", name = %request.get_ref().name))]
+    async fn get_cycle(
+        &self,
+        request: Request<pb::GetCycleRequest>,
+    ) -> Result<Response<pb::Cycle>, Status> {
+        let name = convert::name("name", &request.get_ref().name)?;
+        let cycle = self.app.get_cycle(&name).await?;
+        Ok(Response::new(convert::cycle(cycle)))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "ListCycles", parent = %request.get_ref().parent))]
+    async fn list_cycles(
+        &self,
+        request: Request<pb::ListCyclesRequest>,
+    ) -> Result<Response<pb::ListCyclesResponse>, Status> {
+        let request = request.into_inner();
+        let tenant = convert::name("parent", &request.parent)?;
+        let page = page_request(format!("{tenant}/cycles"), request.page_size, &request.page_token)?;
+        let page = self.app.list_cycles(&tenant, &page).await?;
+        Ok(Response::new(pb::ListCyclesResponse {
+            cycles: page.items.into_iter().map(convert::cycle).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "CreateObjective", parent = %request.get_ref().parent))]
+    async fn create_objective(
+        &self,
+        request: Request<pb::CreateObjectiveRequest>,
+    ) -> Result<Response<pb::Objective>, Status> {
+        let new = convert::new_objective(request.into_inner())?;
+        let objective = self.app.create_objective(new).await?;
+        Ok(Response::new(convert::objective(objective)))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "GetObjective", name = %request.get_ref().name))]
+    async fn get_objective(
+        &self,
+        request: Request<pb::GetObjectiveRequest>,
+    ) -> Result<Response<pb::Objective>, Status> {
+        let name = convert::name("name", &request.get_ref().name)?;
+        let objective = self.app.get_objective(&name).await?;
+        Ok(Response::new(convert::objective(objective)))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "ListObjectives", parent = %request.get_ref().parent))]
+    async fn list_objectives(
+        &self,
+        request: Request<pb::ListObjectivesRequest>,
+    ) -> Result<Response<pb::ListObjectivesResponse>, Status> {
+        let request = request.into_inner();
+        let tenant = convert::name("parent", &request.parent)?;
+        let page = page_request(format!("{tenant}/objectives"), request.page_size, &request.page_token)?;
+        let page = self.app.list_objectives(&tenant, &page).await?;
+        Ok(Response::new(pb::ListObjectivesResponse {
+            objectives: page.items.into_iter().map(convert::objective).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "CreateKeyResult", parent = %request.get_ref().parent))]
+    async fn create_key_result(
+        &self,
+        request: Request<pb::CreateKeyResultRequest>,
+    ) -> Result<Response<pb::KeyResult>, Status> {
+        let new = convert::new_key_result(request.into_inner())?;
+        let key_result = self.app.create_key_result(new).await?;
+        Ok(Response::new(convert::key_result(key_result)))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "GetKeyResult", name = %request.get_ref().name))]
+    async fn get_key_result(
+        &self,
+        request: Request<pb::GetKeyResultRequest>,
+    ) -> Result<Response<pb::KeyResult>, Status> {
+        let name = convert::name("name", &request.get_ref().name)?;
+        let key_result = self.app.get_key_result(&name).await?;
+        Ok(Response::new(convert::key_result(key_result)))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "ListKeyResults", parent = %request.get_ref().parent))]
+    async fn list_key_results(
+        &self,
+        request: Request<pb::ListKeyResultsRequest>,
+    ) -> Result<Response<pb::ListKeyResultsResponse>, Status> {
+        let request = request.into_inner();
+        let objective = convert::name("parent", &request.parent)?;
+        let page = page_request(format!("{objective}/keyResults"), request.page_size, &request.page_token)?;
+        let page = self.app.list_key_results(&objective, &page).await?;
+        Ok(Response::new(pb::ListKeyResultsResponse {
+            key_results: page.items.into_iter().map(convert::key_result).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "GetKeyResultStatus", name = %request.get_ref().name))]
+    async fn get_key_result_status(
+        &self,
+        request: Request<pb::GetKeyResultStatusRequest>,
+    ) -> Result<Response<pb::KeyResultStatus>, Status> {
+        let request = request.into_inner();
+        let name = convert::name("name", &request.name)?;
+        let at = optional_instant("evaluation_time", request.evaluation_time.as_ref())
+            .map_err(ServiceError::from)?;
+        let status = self.app.key_result_status(&name, at).await?;
+        Ok(Response::new(convert::key_result_status(status)))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "GetObjectiveStatus", name = %request.get_ref().name))]
+    async fn get_objective_status(
+        &self,
+        request: Request<pb::GetObjectiveStatusRequest>,
+    ) -> Result<Response<pb::ObjectiveStatus>, Status> {
+        let request = request.into_inner();
+        let name = convert::name("name", &request.name)?;
+        let at = optional_instant("evaluation_time", request.evaluation_time.as_ref())
+            .map_err(ServiceError::from)?;
+        let status = self.app.objective_status(&name, at).await?;
+        Ok(Response::new(convert::objective_status(status)))
+    }
+}

@@ -1,0 +1,63 @@
+//! The objectives service: cycles, objectives and key results, and how each key result is
+//! doing. A key result bound to a metric gets its value from the metrics service over gRPC,
+//! and its progress and health from the rules in `devokr-domain`.
+//!
+//! Layers: `grpc` (thin tonic handlers and wire conversions) → `app` (use cases) → `store`
+//! (all SQL, in the `objectives` schema only); `peers` holds the clients of other services.
+
+pub mod app;
+pub mod grpc;
+pub mod peers;
+pub mod store;
+
+use clap::Parser;
+use devokr_platform::server::{CommonArgs, ServiceConfig};
+use devokr_proto::objectives::v1::objectives_service_server::ObjectivesServiceServer;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// The name health checks and reflection use for this service.
+pub const SERVICE_NAME: &str = "devokr.objectives.v1.ObjectivesService";
+
+/// Configuration of the objectives service, from flags and environment.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "devokr-objectives", version, about = "DevOKR objectives service")]
+pub struct Config {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// URL of the metrics service, which key results bound to a metric read their value from.
+    #[arg(long, env = "OBJECTIVES_METRICS_URL", default_value = "http://127.0.0.1:50052")]
+    pub metrics_url: String,
+}
+
+impl ServiceConfig for Config {
+    fn common(&self) -> &CommonArgs {
+        &self.common
+    }
+}
+
+/// Serves the objectives service on `listener` until `shutdown` fires.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let metrics_channel = devokr_platform::client::lazy_channel(&config.metrics_url)?;
+    devokr_platform::server::serve_with_database(
+        &config.common,
+        SERVICE_NAME,
+        &store::MIGRATOR,
+        listener,
+        shutdown,
+        |pool| {
+            let app = app::ObjectivesApp::new(
+                store::ObjectivesStore::new(pool),
+                peers::MetricsClient::new(metrics_channel),
+            );
+            Ok(tonic::service::Routes::new(ObjectivesServiceServer::new(
+                grpc::ObjectivesGrpc::new(app),
+            )))
+        },
+    )
+    .await
+}

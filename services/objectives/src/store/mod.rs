@@ -1,0 +1,370 @@
+//! All SQL of the objectives service, against the `objectives` schema only.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use devokr_domain::{
+    Decimal,
+    cycle::{Cycle as CyclePeriod, parse_time_zone},
+    names::{CycleName, KeyResultName, MetricName, ObjectiveName, TenantName},
+    progress::{Direction, MetricTarget},
+};
+use devokr_platform::{
+    ServiceError, ServiceResult,
+    db::{classify, classify_insert},
+};
+use sqlx::{PgPool, Row, postgres::PgRow};
+
+use crate::app::{Cycle, KeyResult, NewCycle, NewKeyResult, NewObjective, Objective, Unit};
+
+/// The objectives service's migrations; `sqlx.toml` keeps their table in the `objectives` schema.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// Queries with a shared select list; macros so that the SQL stays a literal.
+macro_rules! select_cycle {
+    ($rest:literal) => {
+        concat!(
+            "select tenant, cycle_id, seq, display_name, start_date, end_date, time_zone, version, create_time
+             from objectives.cycle ",
+            $rest
+        )
+    };
+}
+
+macro_rules! select_objective {
+    ($rest:literal) => {
+        concat!(
+            "select tenant, objective_id, seq, display_name, description, cycle_id, version, create_time
+             from objectives.objective ",
+            $rest
+        )
+    };
+}
+
+/// Key results with the cycle of their objective (`c_*` columns).
+macro_rules! select_key_result {
+    ($rest:literal) => {
+        concat!(
+            "select k.tenant, k.objective_id, k.key_result_id, k.seq, k.display_name, k.baseline,
+                    k.target, k.unit, k.direction, k.metric, k.weight, k.version, k.create_time,
+                    c.cycle_id as c_cycle_id, c.seq as c_seq, c.display_name as c_display_name,
+                    c.start_date as c_start_date, c.end_date as c_end_date,
+                    c.time_zone as c_time_zone, c.version as c_version,
+                    c.create_time as c_create_time
+             from objectives.key_result k
+             join objectives.objective o using (tenant, objective_id)
+             join objectives.cycle c on c.tenant = o.tenant and c.cycle_id = o.cycle_id ",
+            $rest
+        )
+    };
+}
+
+/// The objectives service's database.
+#[derive(Debug, Clone)]
+pub struct ObjectivesStore {
+    pool: PgPool,
+}
+
+impl ObjectivesStore {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Inserts a cycle; with a request id already used, returns the cycle it created.
+    pub async fn insert_cycle(&self, new: &NewCycle) -> ServiceResult<Cycle> {
+        let inserted = sqlx::query(
+            "insert into objectives.cycle
+                 (tenant, cycle_id, display_name, start_date, end_date, time_zone, request_id)
+             values ($1, $2, $3, $4, $5, $6, $7)
+             on conflict (tenant, request_id) do nothing
+             returning tenant, cycle_id, seq, display_name, start_date, end_date, time_zone,
+                       version, create_time",
+        )
+        .bind(&new.name.tenant)
+        .bind(&new.name.cycle)
+        .bind(&new.display_name)
+        .bind(new.period.start_date())
+        .bind(new.period.end_date())
+        .bind(new.period.time_zone().name())
+        .bind(new.request_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|error| classify_insert(error, "cycle", &new.name))?;
+        let row = match inserted {
+            Some(row) => row,
+            None => sqlx::query(select_cycle!("where tenant = $1 and request_id = $2"))
+                .bind(&new.name.tenant)
+                .bind(new.request_id)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(classify)?,
+        };
+        cycle_from_row(&row, "")
+    }
+
+    pub async fn cycle(&self, name: &CycleName) -> ServiceResult<Option<Cycle>> {
+        sqlx::query(select_cycle!("where tenant = $1 and cycle_id = $2"))
+            .bind(&name.tenant)
+            .bind(&name.cycle)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify)?
+            .map(|row| cycle_from_row(&row, ""))
+            .transpose()
+    }
+
+    pub async fn cycles(&self, tenant: &TenantName, after: i64, limit: i64) -> ServiceResult<Vec<Cycle>> {
+        sqlx::query(select_cycle!("where tenant = $1 and seq > $2 order by seq limit $3"))
+            .bind(&tenant.tenant)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify)?
+            .iter()
+            .map(|row| cycle_from_row(row, ""))
+            .collect()
+    }
+
+    /// Inserts an objective; with a request id already used, returns the one it created.
+    pub async fn insert_objective(&self, new: &NewObjective) -> ServiceResult<Objective> {
+        let inserted = sqlx::query(
+            "insert into objectives.objective
+                 (tenant, objective_id, display_name, description, cycle_id, request_id)
+             values ($1, $2, $3, $4, $5, $6)
+             on conflict (tenant, request_id) do nothing
+             returning tenant, objective_id, seq, display_name, description, cycle_id, version,
+                       create_time",
+        )
+        .bind(&new.name.tenant)
+        .bind(&new.name.objective)
+        .bind(&new.display_name)
+        .bind(&new.description)
+        .bind(&new.cycle.cycle)
+        .bind(new.request_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|error| classify_insert(error, "objective", &new.name))?;
+        let row = match inserted {
+            Some(row) => row,
+            None => sqlx::query(select_objective!("where tenant = $1 and request_id = $2"))
+                .bind(&new.name.tenant)
+                .bind(new.request_id)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(classify)?,
+        };
+        objective_from_row(&row)
+    }
+
+    pub async fn objective(&self, name: &ObjectiveName) -> ServiceResult<Option<Objective>> {
+        sqlx::query(select_objective!("where tenant = $1 and objective_id = $2"))
+            .bind(&name.tenant)
+            .bind(&name.objective)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify)?
+            .map(|row| objective_from_row(&row))
+            .transpose()
+    }
+
+    pub async fn objectives(
+        &self,
+        tenant: &TenantName,
+        after: i64,
+        limit: i64,
+    ) -> ServiceResult<Vec<Objective>> {
+        sqlx::query(select_objective!("where tenant = $1 and seq > $2 order by seq limit $3"))
+            .bind(&tenant.tenant)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify)?
+            .iter()
+            .map(objective_from_row)
+            .collect()
+    }
+
+    /// Inserts a key result; with a request id already used, returns the one it created.
+    pub async fn insert_key_result(&self, new: &NewKeyResult) -> ServiceResult<KeyResult> {
+        let inserted = sqlx::query(
+            "insert into objectives.key_result
+                 (tenant, objective_id, key_result_id, display_name, baseline, target, unit,
+                  direction, metric, weight, request_id)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             on conflict (tenant, request_id) do nothing
+             returning 1",
+        )
+        .bind(&new.name.tenant)
+        .bind(&new.name.objective)
+        .bind(&new.name.key_result)
+        .bind(&new.display_name)
+        .bind(new.target.baseline())
+        .bind(new.target.target())
+        .bind(unit_text(new.unit))
+        .bind(direction_text(new.target.direction()))
+        .bind(new.metric.to_string())
+        .bind(new.weight)
+        .bind(new.request_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|error| classify_insert(error, "key result", &new.name))?;
+        let row = match inserted {
+            Some(_) => sqlx::query(select_key_result!(
+                "where k.tenant = $1 and k.objective_id = $2 and k.key_result_id = $3"
+            ))
+            .bind(&new.name.tenant)
+            .bind(&new.name.objective)
+            .bind(&new.name.key_result),
+            None => sqlx::query(select_key_result!("where k.tenant = $1 and k.request_id = $2"))
+                .bind(&new.name.tenant)
+                .bind(new.request_id),
+        }
+        .fetch_one(&self.pool)
+        .await
+        .map_err(classify)?;
+        key_result_from_row(&row)
+    }
+
+    /// A key result with the period of its objective's cycle.
+    pub async fn key_result(
+        &self,
+        name: &KeyResultName,
+    ) -> ServiceResult<Option<(KeyResult, CyclePeriod)>> {
+        sqlx::query(select_key_result!(
+            "where k.tenant = $1 and k.objective_id = $2 and k.key_result_id = $3"
+        ))
+        .bind(&name.tenant)
+        .bind(&name.objective)
+        .bind(&name.key_result)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(classify)?
+        .map(|row| Ok((key_result_from_row(&row)?, cycle_from_row(&row, "c_")?.period)))
+        .transpose()
+    }
+
+    pub async fn key_results(
+        &self,
+        objective: &ObjectiveName,
+        after: i64,
+        limit: i64,
+    ) -> ServiceResult<Vec<KeyResult>> {
+        sqlx::query(select_key_result!(
+            "where k.tenant = $1 and k.objective_id = $2 and k.seq > $3 order by k.seq limit $4"
+        ))
+        .bind(&objective.tenant)
+        .bind(&objective.objective)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?
+        .iter()
+        .map(key_result_from_row)
+        .collect()
+    }
+
+    /// Every key result of an objective, in creation order.
+    pub async fn all_key_results(&self, objective: &ObjectiveName) -> ServiceResult<Vec<KeyResult>> {
+        self.key_results(objective, 0, i64::MAX).await
+    }
+}
+
+fn unit_text(unit: Unit) -> &'static str {
+    match unit {
+        Unit::Percent => "percent",
+        Unit::Number => "number",
+    }
+}
+
+fn direction_text(direction: Direction) -> &'static str {
+    match direction {
+        Direction::Increase => "increase",
+        Direction::Decrease => "decrease",
+    }
+}
+
+/// Reads a row; a row that does not make a valid model is a bug (constraints guard it).
+fn read<T>(read: impl FnOnce() -> anyhow::Result<T>) -> ServiceResult<T> {
+    read().map_err(|error| ServiceError::Internal(error.context("corrupt row")))
+}
+
+/// Reads a cycle from columns named with `prefix` (`""` for the cycle table itself).
+fn cycle_from_row(row: &PgRow, prefix: &str) -> ServiceResult<Cycle> {
+    read(|| {
+        let column = |name: &str| format!("{prefix}{name}");
+        let time_zone = parse_time_zone(row.try_get::<&str, _>(column("time_zone").as_str())?)?;
+        let period = CyclePeriod::new(
+            row.try_get::<NaiveDate, _>(column("start_date").as_str())?,
+            row.try_get::<NaiveDate, _>(column("end_date").as_str())?,
+            time_zone,
+        )?;
+        Ok(Cycle {
+            name: CycleName {
+                tenant: row.try_get("tenant")?,
+                cycle: row.try_get(column("cycle_id").as_str())?,
+            },
+            display_name: row.try_get(column("display_name").as_str())?,
+            period,
+            create_time: row.try_get::<DateTime<Utc>, _>(column("create_time").as_str())?,
+            version: row.try_get(column("version").as_str())?,
+            seq: row.try_get(column("seq").as_str())?,
+        })
+    })
+}
+
+fn objective_from_row(row: &PgRow) -> ServiceResult<Objective> {
+    read(|| {
+        let tenant: String = row.try_get("tenant")?;
+        Ok(Objective {
+            name: ObjectiveName {
+                tenant: tenant.clone(),
+                objective: row.try_get("objective_id")?,
+            },
+            display_name: row.try_get("display_name")?,
+            description: row.try_get("description")?,
+            cycle: CycleName {
+                tenant,
+                cycle: row.try_get("cycle_id")?,
+            },
+            create_time: row.try_get("create_time")?,
+            version: row.try_get("version")?,
+            seq: row.try_get("seq")?,
+        })
+    })
+}
+
+fn key_result_from_row(row: &PgRow) -> ServiceResult<KeyResult> {
+    read(|| {
+        let direction = match row.try_get::<&str, _>("direction")? {
+            "increase" => Direction::Increase,
+            "decrease" => Direction::Decrease,
+            other => anyhow::bail!("unknown direction {other:?}"),
+        };
+        let unit = match row.try_get::<&str, _>("unit")? {
+            "percent" => Unit::Percent,
+            "number" => Unit::Number,
+            other => anyhow::bail!("unknown unit {other:?}"),
+        };
+        let target = MetricTarget::new(
+            row.try_get::<Decimal, _>("baseline")?,
+            row.try_get::<Decimal, _>("target")?,
+            Some(direction),
+        )?;
+        Ok(KeyResult {
+            name: KeyResultName {
+                tenant: row.try_get("tenant")?,
+                objective: row.try_get("objective_id")?,
+                key_result: row.try_get("key_result_id")?,
+            },
+            display_name: row.try_get("display_name")?,
+            target,
+            unit,
+            metric: MetricName::parse(row.try_get::<&str, _>("metric")?)?,
+            weight: row.try_get("weight")?,
+            create_time: row.try_get("create_time")?,
+            version: row.try_get("version")?,
+            seq: row.try_get("seq")?,
+        })
+    })
+}
