@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{NaiveDate, NaiveTime};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 use crate::decimal::parse_decimal;
 use crate::metric_reference::UserEvent;
@@ -180,14 +180,21 @@ fn parse_row(line: &str) -> Result<Row, String> {
     })
 }
 
-/// Each purchase as a [`PURCHASE_EVENT`] event of its customer at 00:00 UTC of its date.
+impl Purchase {
+    /// When the purchase happened: the file has dates only, so 00:00 UTC of its date.
+    pub fn occurred_at(&self) -> DateTime<Utc> {
+        self.date.and_time(NaiveTime::MIN).and_utc()
+    }
+}
+
+/// Each purchase as a [`PURCHASE_EVENT`] event of its customer at [`Purchase::occurred_at`].
 pub fn purchase_events(purchases: &[Purchase]) -> Vec<UserEvent> {
     purchases
         .iter()
         .map(|purchase| UserEvent {
             user_id: purchase.customer_id.clone(),
             event_name: PURCHASE_EVENT.to_owned(),
-            occurred_at: purchase.date.and_time(NaiveTime::MIN).and_utc(),
+            occurred_at: purchase.occurred_at(),
         })
         .collect()
 }

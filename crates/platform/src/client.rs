@@ -74,3 +74,32 @@ impl From<PeerError> for crate::ServiceError {
         }
     }
 }
+
+/// Waits until the server at `channel` reports `service` as SERVING through
+/// `grpc.health.v1.Health/Check`, polling until `timeout`.
+pub async fn wait_until_serving(
+    channel: Channel,
+    service: &str,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+
+    let mut client = HealthClient::new(channel);
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let answer = client
+            .check(HealthCheckRequest {
+                service: service.to_owned(),
+            })
+            .await;
+        let last = match answer {
+            Ok(response) if response.get_ref().status() == ServingStatus::Serving => return Ok(()),
+            Ok(response) => format!("{:?}", response.get_ref().status()),
+            Err(status) => status.message().to_owned(),
+        };
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!("{service} did not become ready within {timeout:?} (last answer: {last})");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -38,6 +38,8 @@ impl std::fmt::Display for FieldViolation {
     }
 }
 
+impl std::error::Error for FieldViolation {}
+
 impl From<Decimal> for common::Decimal {
     fn from(value: Decimal) -> Self {
         Self {
