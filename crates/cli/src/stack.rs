@@ -5,14 +5,10 @@
 use std::{net::SocketAddr, time::Duration};
 
 use devokr_platform::{
-    client::{lazy_channel, wait_until_serving},
-    db::DatabaseArgs,
     local_postgres::LocalPostgres,
-    server::{CommonArgs, ServerArgs},
-    telemetry::{LogFormat, TelemetryArgs},
+    server::{CommonArgs, InProcess},
 };
-use tokio::{net::TcpListener, task::JoinHandle};
-use tokio_util::sync::CancellationToken;
+use tokio::net::TcpListener;
 
 /// Where each service listens; port 0 picks a free one.
 #[derive(Debug, Clone, Copy)]
@@ -41,8 +37,7 @@ pub struct Stack {
     pub addresses: Addresses,
     /// The database the services use.
     pub database: DatabaseLocation,
-    shutdown: CancellationToken,
-    services: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
+    services: Vec<InProcess>,
     local_postgres: Option<LocalPostgres>,
 }
 
@@ -83,104 +78,63 @@ impl Stack {
             objectives: objectives_listener.local_addr()?,
             roadmap: roadmap_listener.local_addr()?,
         };
-        let common = |listen: SocketAddr| CommonArgs {
-            server: ServerArgs {
-                listen,
-                request_timeout_secs: 60,
-                shutdown_timeout_secs: 10,
-            },
-            database: DatabaseArgs {
-                database_url: database_url.clone(),
-                db_max_connections: 8,
-                db_acquire_timeout_secs: 10,
-            },
-            telemetry: TelemetryArgs {
-                log_filter: String::new(),
-                log_format: LogFormat::Text,
-            },
+        let common = |listen| CommonArgs::in_process(listen, &database_url);
+        let metrics = devokr_metrics::Config {
+            common: common(addresses.metrics),
         };
-
-        let shutdown = CancellationToken::new();
-        let services = vec![
-            (
-                devokr_metrics::SERVICE_NAME,
-                tokio::spawn(devokr_metrics::run(
-                    devokr_metrics::Config {
-                        common: common(addresses.metrics),
-                    },
-                    metrics_listener,
-                    shutdown.child_token(),
-                )),
-            ),
-            (
-                devokr_objectives::SERVICE_NAME,
-                tokio::spawn(devokr_objectives::run(
-                    devokr_objectives::Config {
-                        common: common(addresses.objectives),
-                        metrics_url: service_url(addresses.metrics),
-                    },
-                    objectives_listener,
-                    shutdown.child_token(),
-                )),
-            ),
-            (
-                devokr_roadmap::SERVICE_NAME,
-                tokio::spawn(devokr_roadmap::run(
-                    devokr_roadmap::Config {
-                        common: common(addresses.roadmap),
-                        objectives_url: service_url(addresses.objectives),
-                    },
-                    roadmap_listener,
-                    shutdown.child_token(),
-                )),
-            ),
-        ];
-        let stack = Self {
+        let objectives = devokr_objectives::Config {
+            common: common(addresses.objectives),
+            metrics_url: service_url(addresses.metrics),
+        };
+        let roadmap = devokr_roadmap::Config {
+            common: common(addresses.roadmap),
+            objectives_url: service_url(addresses.objectives),
+        };
+        let mut stack = Self {
             addresses,
             database,
-            shutdown,
-            services,
+            services: Vec::with_capacity(3),
             local_postgres,
         };
-        if let Err(error) = stack.wait_until_ready().await {
+        let spawned = [
+            InProcess::spawn(devokr_metrics::SERVICE_NAME, metrics_listener, |listener, shutdown| {
+                devokr_metrics::run(metrics, listener, shutdown)
+            }),
+            InProcess::spawn(devokr_objectives::SERVICE_NAME, objectives_listener, |listener, shutdown| {
+                devokr_objectives::run(objectives, listener, shutdown)
+            }),
+            InProcess::spawn(devokr_roadmap::SERVICE_NAME, roadmap_listener, |listener, shutdown| {
+                devokr_roadmap::run(roadmap, listener, shutdown)
+            }),
+        ];
+        let mut ready = Ok(());
+        for service in spawned {
+            match service {
+                Ok(service) => stack.services.push(service),
+                Err(error) => ready = Err(error),
+            }
+        }
+        if ready.is_ok() {
+            let checks = stack
+                .services
+                .iter()
+                .map(|service| service.wait_until_serving(Duration::from_secs(60)));
+            ready = futures::future::join_all(checks).await.into_iter().collect();
+        }
+        if let Err(error) = ready {
             stack.stop().await.ok();
             return Err(error);
         }
         Ok(stack)
     }
 
-    async fn wait_until_ready(&self) -> anyhow::Result<()> {
-        let checks = [
-            (self.addresses.metrics, devokr_metrics::SERVICE_NAME),
-            (self.addresses.objectives, devokr_objectives::SERVICE_NAME),
-            (self.addresses.roadmap, devokr_roadmap::SERVICE_NAME),
-        ]
-        .map(|(address, service)| async move {
-            wait_until_serving(lazy_channel(&service_url(address))?, service, Duration::from_secs(60)).await
-        });
-        for result in futures::future::join_all(checks).await {
-            result?;
-        }
-        Ok(())
-    }
-
     /// Stops the services (draining in-flight calls), then the local database if any.
     pub async fn stop(self) -> anyhow::Result<()> {
-        self.shutdown.cancel();
-        let mut first_error = None;
-        for (service, handle) in self.services {
-            let outcome = match handle.await {
-                Ok(result) => result,
-                Err(join_error) => Err(join_error.into()),
-            };
-            if let Err(error) = outcome {
-                first_error.get_or_insert(error.context(format!("{service} failed")));
-            }
-        }
+        let stopped = futures::future::join_all(self.services.into_iter().map(InProcess::stop)).await;
         if let Some(cluster) = self.local_postgres {
             tokio::task::spawn_blocking(move || drop(cluster)).await?;
         }
-        first_error.map_or(Ok(()), Err)
+        stopped.into_iter().collect()
     }
 }
 

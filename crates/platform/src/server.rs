@@ -40,6 +40,29 @@ pub struct CommonArgs {
     pub telemetry: TelemetryArgs,
 }
 
+impl CommonArgs {
+    /// Settings for a service run inside another process (the local stack, tests): listen
+    /// on `listen`, use `database_url`, and default everything else.
+    pub fn in_process(listen: SocketAddr, database_url: &str) -> Self {
+        Self {
+            server: ServerArgs {
+                listen,
+                request_timeout_secs: 60,
+                shutdown_timeout_secs: 10,
+            },
+            database: DatabaseArgs {
+                database_url: database_url.to_owned(),
+                db_max_connections: 8,
+                db_acquire_timeout_secs: 10,
+            },
+            telemetry: TelemetryArgs {
+                log_filter: String::new(),
+                log_format: crate::telemetry::LogFormat::Text,
+            },
+        }
+    }
+}
+
 /// A service's configuration: its common part and its own settings.
 pub trait ServiceConfig: Parser {
     /// The settings every service has.
@@ -198,4 +221,62 @@ pub async fn serve_with_database(
     let served = serve(&common.server, listener, service, readiness, shutdown.clone()).await;
     pool.close().await;
     served
+}
+
+/// A service running as a task of this process, as the local stack and tests run them.
+#[derive(Debug)]
+pub struct InProcess {
+    /// The service's gRPC name, for example `devokr.metrics.v1.MetricsService`.
+    pub name: &'static str,
+    /// Where it listens.
+    pub address: SocketAddr,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl InProcess {
+    /// Spawns `run(listener, shutdown)`, the service's `run` with its configuration bound.
+    pub fn spawn<Fut>(
+        name: &'static str,
+        listener: TcpListener,
+        run: impl FnOnce(TcpListener, CancellationToken) -> Fut,
+    ) -> anyhow::Result<Self>
+    where
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let address = listener.local_addr()?;
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(run(listener, shutdown.clone()));
+        Ok(Self {
+            name,
+            address,
+            shutdown,
+            task,
+        })
+    }
+
+    /// The URL clients use.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// A channel to the service.
+    pub fn channel(&self) -> anyhow::Result<tonic::transport::Channel> {
+        crate::client::lazy_channel(&self.url())
+    }
+
+    /// Waits until health reports the service SERVING.
+    pub async fn wait_until_serving(&self, timeout: Duration) -> anyhow::Result<()> {
+        crate::client::wait_until_serving(self.channel()?, self.name, timeout).await
+    }
+
+    /// Shuts the service down as SIGTERM would and waits for it to drain.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.task
+            .await
+            .map_err(anyhow::Error::from)
+            .and_then(|result| result)
+            .map_err(|error| error.context(format!("{} failed", self.name)))
+    }
 }

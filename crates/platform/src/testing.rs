@@ -93,3 +93,20 @@ fn with_database(url: &str, database: &str) -> anyhow::Result<String> {
     parsed.set_path(&format!("/{database}"));
     Ok(parsed.into())
 }
+
+/// Starts a service on a free loopback port and waits until it reports SERVING.
+/// `run(listener, shutdown)` is the service's `run` with its configuration bound.
+pub async fn start_service<Fut>(
+    name: &'static str,
+    run: impl FnOnce(tokio::net::TcpListener, tokio_util::sync::CancellationToken) -> Fut,
+) -> anyhow::Result<crate::server::InProcess>
+where
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let service = crate::server::InProcess::spawn(name, listener, run)?;
+    service
+        .wait_until_serving(std::time::Duration::from_secs(30))
+        .await?;
+    Ok(service)
+}
