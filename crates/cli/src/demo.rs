@@ -15,9 +15,11 @@ use devokr_proto::{
     roadmap::v1::{self as roadmap_pb, roadmap_service_client::RoadmapServiceClient},
     tonic::transport::Channel,
 };
+use devokr_platform::client::lazy_channel;
 use uuid::Uuid;
 
 use crate::{
+    stack::{Addresses, service_url},
     import::{ImportSummary, import_cdnow},
     report::{CycleReport, ObjectiveReport, Report, RoadmapItemReport},
 };
@@ -31,6 +33,20 @@ pub struct Clients {
     pub metrics: MetricsServiceClient<Channel>,
     pub objectives: ObjectivesServiceClient<Channel>,
     pub roadmap: RoadmapServiceClient<Channel>,
+}
+
+impl Clients {
+    /// Clients of the services listening at `addresses`.
+    pub fn connect(addresses: &Addresses) -> anyhow::Result<Self> {
+        let channel = |address| lazy_channel(&service_url(address));
+        Ok(Self {
+            // An ingestion batch is larger than gRPC's default 4 MiB message limit allows for.
+            metrics: MetricsServiceClient::new(channel(addresses.metrics)?)
+                .max_encoding_message_size(devokr_metrics::grpc::MAX_MESSAGE_BYTES),
+            objectives: ObjectivesServiceClient::new(channel(addresses.objectives)?),
+            roadmap: RoadmapServiceClient::new(channel(addresses.roadmap)?),
+        })
+    }
 }
 
 /// Slow steps the demo reports as it goes.

@@ -12,13 +12,7 @@ use devokr_cli::{
     demo::{self, Clients},
     import::vendored_cdnow,
     report::thousands,
-    stack::{Addresses, DatabaseLocation, Stack, service_url},
-};
-use devokr_platform::client::lazy_channel;
-use devokr_proto::{
-    metrics::v1::metrics_service_client::MetricsServiceClient,
-    objectives::v1::objectives_service_client::ObjectivesServiceClient,
-    roadmap::v1::roadmap_service_client::RoadmapServiceClient,
+    stack::{Addresses, DatabaseLocation, Stack},
 };
 
 #[derive(Debug, Parser)]
@@ -155,13 +149,7 @@ async fn run_demo(json: bool, database_url: Option<String>) -> anyhow::Result<()
     })
     .await?;
     let outcome = async {
-        let clients = Clients {
-            metrics: MetricsServiceClient::new(lazy_channel(&service_url(stack.addresses.metrics))?)
-                .max_decoding_message_size(devokr_metrics::grpc::MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(devokr_metrics::grpc::MAX_MESSAGE_BYTES),
-            objectives: ObjectivesServiceClient::new(lazy_channel(&service_url(stack.addresses.objectives))?),
-            roadmap: RoadmapServiceClient::new(lazy_channel(&service_url(stack.addresses.roadmap))?),
-        };
+        let clients = Clients::connect(&stack.addresses)?;
         demo::run(&clients, &cdnow, &progress).await
     }
     .await;

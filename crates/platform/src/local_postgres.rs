@@ -69,7 +69,10 @@ impl PgBinaries {
             .collect();
         versioned.sort_by(|a, b| b.0.cmp(&a.0));
         candidates.extend(versioned.into_iter().map(|(_, dir)| dir));
+        Self::find_in(candidates)
+    }
 
+    fn find_in(candidates: Vec<PathBuf>) -> anyhow::Result<Self> {
         candidates
             .into_iter()
             .find(|dir| dir.join("initdb").is_file() && dir.join("postgres").is_file())
@@ -354,4 +357,49 @@ fn server_pid(root: &Path) -> Option<Pid> {
     let pid_file = fs::read_to_string(root.join("data/postmaster.pid")).ok()?;
     let pid = pid_file.lines().next()?.trim().parse::<i32>().ok()?;
     Some(Pid::from_raw(pid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_binaries_say_what_to_install_or_set() {
+        let empty = tempfile::tempdir().expect("temporary folder");
+        let error = PgBinaries::find_in(vec![empty.path().to_owned()]).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("apt-get install postgresql"), "{message}");
+        assert!(message.contains("DATABASE_URL"), "{message}");
+    }
+
+    #[test]
+    fn binaries_are_found_in_a_folder_that_has_both() {
+        let folder = tempfile::tempdir().expect("temporary folder");
+        fs::write(folder.path().join("initdb"), "").expect("initdb");
+        assert!(PgBinaries::find_in(vec![folder.path().to_owned()]).is_err());
+        fs::write(folder.path().join("postgres"), "").expect("postgres");
+        let found = PgBinaries::find_in(vec![folder.path().to_owned()]).expect("found");
+        assert_eq!(found.postgres, folder.path().join("postgres"));
+    }
+
+    #[tokio::test]
+    async fn a_cluster_serves_and_is_gone_after_drop() {
+        let cluster = LocalPostgres::start().await.expect("local cluster");
+        let url = cluster.create_database("scratch").await.expect("database");
+        let mut connection = PgConnection::connect(&url).await.expect("connect");
+        let (answer,): (i32,) = sqlx::query_as("select 6 * 7")
+            .fetch_one(&mut connection)
+            .await
+            .expect("query");
+        assert_eq!(answer, 42);
+        connection.close().await.expect("close");
+
+        let root = cluster.root.clone();
+        assert!(root.join("data/postmaster.pid").is_file());
+        tokio::task::spawn_blocking(move || drop(cluster))
+            .await
+            .expect("drop");
+        assert!(!root.exists(), "{} is left behind", root.display());
+        assert!(PgConnection::connect(&url).await.is_err());
+    }
 }
