@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use devokr_domain::names::{KeyResultName, MetricName, ObjectiveName, TenantName};
+use devokr_platform::client::lazy_channel;
 use devokr_proto::{
     common::v1::{Date, Decimal},
     metrics::v1::{
@@ -15,13 +16,12 @@ use devokr_proto::{
     roadmap::v1::{self as roadmap_pb, roadmap_service_client::RoadmapServiceClient},
     tonic::transport::Channel,
 };
-use devokr_platform::client::lazy_channel;
 use uuid::Uuid;
 
 use crate::{
-    stack::{Addresses, service_url},
     import::{ImportSummary, import_cdnow},
     report::{CycleReport, ObjectiveReport, Report, RoadmapItemReport},
+    stack::{Addresses, service_url},
 };
 
 /// The tenant the demo writes to.
@@ -104,7 +104,11 @@ const OBJECTIVE_ID: &str = "discover-value";
 /// A request id derived from what the request creates, so running the demo again against
 /// the same database returns the resources of the first run instead of failing.
 fn request_id(resource: &str) -> String {
-    Uuid::new_v5(&Uuid::NAMESPACE_URL, format!("devokr-demo:{resource}").as_bytes()).to_string()
+    Uuid::new_v5(
+        &Uuid::NAMESPACE_URL,
+        format!("devokr-demo:{resource}").as_bytes(),
+    )
+    .to_string()
 }
 
 fn decimal(value: &str) -> Option<Decimal> {
@@ -114,7 +118,11 @@ fn decimal(value: &str) -> Option<Decimal> {
 }
 
 /// Runs the demo on the CDNOW file `cdnow_text` and returns the report.
-pub async fn run(clients: &Clients, cdnow_text: &str, progress: &impl Progress) -> anyhow::Result<Report> {
+pub async fn run(
+    clients: &Clients,
+    cdnow_text: &str,
+    progress: &impl Progress,
+) -> anyhow::Result<Report> {
     let tenant = TenantName::new(TENANT)?;
     let mut metrics = clients.metrics.clone();
     let mut objectives = clients.objectives.clone();
@@ -122,10 +130,11 @@ pub async fn run(clients: &Clients, cdnow_text: &str, progress: &impl Progress) 
 
     progress.step("importing the CDNOW purchases into the metrics service");
     let import_started = Instant::now();
-    let import: ImportSummary = import_cdnow(metrics.clone(), &tenant, cdnow_text, |done, total| {
-        progress.imported(done, total)
-    })
-    .await?;
+    let import: ImportSummary =
+        import_cdnow(metrics.clone(), &tenant, cdnow_text, |done, total| {
+            progress.imported(done, total)
+        })
+        .await?;
     let import_seconds = import_started.elapsed().as_secs_f64();
 
     progress.step("defining metrics, the 1997-Q1 objective and the roadmap");

@@ -26,7 +26,10 @@ pub const VENDORED_CDNOW_GZ: &[u8] = include_bytes!("../../../data/cdnow/CDNOW_m
 /// The vendored CDNOW file as text.
 pub fn vendored_cdnow() -> anyhow::Result<String> {
     let mut text = String::new();
-    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(VENDORED_CDNOW_GZ), &mut text)?;
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(VENDORED_CDNOW_GZ),
+        &mut text,
+    )?;
     Ok(text)
 }
 
@@ -119,9 +122,15 @@ fn purchase_event(purchase: &cdnow::Purchase) -> Event {
     };
     let properties = Struct {
         fields: [
-            ("number_of_cds".to_owned(), number(f64::from(purchase.number_of_cds))),
+            (
+                "number_of_cds".to_owned(),
+                number(f64::from(purchase.number_of_cds)),
+            ),
             // Money stays exact: as decimal text, not a JSON number.
-            ("dollar_value".to_owned(), text(purchase.dollar_value.to_string())),
+            (
+                "dollar_value".to_owned(),
+                text(purchase.dollar_value.to_string()),
+            ),
         ]
         .into(),
     };

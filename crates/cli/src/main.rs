@@ -16,7 +16,11 @@ use devokr_cli::{
 };
 
 #[derive(Debug, Parser)]
-#[command(name = "devokr", version, about = "DevOKR on one machine: the services, and a demo on real data")]
+#[command(
+    name = "devokr",
+    version,
+    about = "DevOKR on one machine: the services, and a demo on real data"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -167,14 +171,33 @@ async fn run_demo(json: bool, database_url: Option<String>) -> anyhow::Result<()
     Ok(())
 }
 
-async fn run_dev(addresses: Addresses, json: bool, database_url: Option<String>) -> anyhow::Result<()> {
+async fn run_dev(
+    addresses: Addresses,
+    json: bool,
+    database_url: Option<String>,
+) -> anyhow::Result<()> {
     let shutdown = devokr_platform::shutdown::on_signal()?;
     let progress = StderrProgress::new();
-    let stack = Stack::start(database_url, addresses, |step| demo::Progress::step(&progress, step)).await?;
+    let stack = Stack::start(database_url, addresses, |step| {
+        demo::Progress::step(&progress, step)
+    })
+    .await?;
     let services = [
-        ("objectives", stack.addresses.objectives, devokr_objectives::SERVICE_NAME),
-        ("metrics", stack.addresses.metrics, devokr_metrics::SERVICE_NAME),
-        ("roadmap", stack.addresses.roadmap, devokr_roadmap::SERVICE_NAME),
+        (
+            "objectives",
+            stack.addresses.objectives,
+            devokr_objectives::SERVICE_NAME,
+        ),
+        (
+            "metrics",
+            stack.addresses.metrics,
+            devokr_metrics::SERVICE_NAME,
+        ),
+        (
+            "roadmap",
+            stack.addresses.roadmap,
+            devokr_roadmap::SERVICE_NAME,
+        ),
     ];
     let database = match stack.database {
         DatabaseLocation::External => "the database DATABASE_URL names".to_owned(),

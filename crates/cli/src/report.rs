@@ -162,7 +162,11 @@ impl Report {
         let mut rows = Vec::new();
         for key_result in &objective.key_results {
             let suffix = unit_suffix(key_result.unit);
-            let value = match (&key_result.value, key_result.numerator, key_result.denominator) {
+            let value = match (
+                &key_result.value,
+                key_result.numerator,
+                key_result.denominator,
+            ) {
                 (Some(value), Some(numerator), Some(denominator)) => format!(
                     "{}{suffix} ({} / {})",
                     shown(Some(value)),
@@ -184,7 +188,15 @@ impl Report {
             rows.push(vec![format!("  {}", key_result.explanation)]);
         }
         out.push_str(&table(
-            &["Key result", "Value (users)", "Baseline", "Target", "Raw", "Clamped", "Health"],
+            &[
+                "Key result",
+                "Value (users)",
+                "Baseline",
+                "Target",
+                "Raw",
+                "Clamped",
+                "Health",
+            ],
             &[false, true, true, true, true, true, false],
             &rows,
         ));
@@ -232,7 +244,10 @@ impl ObjectiveReport {
             key_results
                 .iter()
                 .find(|key_result| key_result.name == name)
-                .map_or_else(|| name.to_owned(), |key_result| key_result.display_name.clone())
+                .map_or_else(
+                    || name.to_owned(),
+                    |key_result| key_result.display_name.clone(),
+                )
         };
         let objective_health = health_name(status.health());
         let key_results = status
@@ -244,7 +259,10 @@ impl ObjectiveReport {
                     display_name: title(&kr.key_result),
                     unit: unit_name(kr.unit()),
                     health: health_name(kr.health()),
-                    value: kr.value.as_ref().and_then(|value| text(value.value.as_ref())),
+                    value: kr
+                        .value
+                        .as_ref()
+                        .and_then(|value| text(value.value.as_ref())),
                     numerator: kr.value.as_ref().map(|value| value.numerator),
                     denominator: kr.value.as_ref().map(|value| value.denominator),
                     baseline: text(kr.baseline.as_ref()).unwrap_or_default(),
@@ -270,7 +288,10 @@ impl ObjectiveReport {
 }
 
 impl RoadmapItemReport {
-    pub fn from_item(item: roadmap_pb::RoadmapItem, key_results: &[objectives_pb::KeyResult]) -> Self {
+    pub fn from_item(
+        item: roadmap_pb::RoadmapItem,
+        key_results: &[objectives_pb::KeyResult],
+    ) -> Self {
         let key_result_titles = item
             .key_results
             .iter()
@@ -278,7 +299,10 @@ impl RoadmapItemReport {
                 key_results
                     .iter()
                     .find(|key_result| &key_result.name == name)
-                    .map_or_else(|| name.clone(), |key_result| key_result.display_name.clone())
+                    .map_or_else(
+                        || name.clone(),
+                        |key_result| key_result.display_name.clone(),
+                    )
             })
             .collect();
         let state = match item.state() {
@@ -349,18 +373,25 @@ pub fn thousands(value: i64) -> String {
     let digits = value.unsigned_abs().to_string();
     let mut grouped = String::new();
     for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(digit);
     }
-    if value < 0 { format!("-{grouped}") } else { grouped }
+    if value < 0 {
+        format!("-{grouped}")
+    } else {
+        grouped
+    }
 }
 
 /// An aligned table. A row with a single cell is a note under the row before it, not
 /// aligned to the columns.
 fn table(headers: &[&str], right_aligned: &[bool], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|header| header.chars().count()).collect();
+    let mut widths: Vec<usize> = headers
+        .iter()
+        .map(|header| header.chars().count())
+        .collect();
     for row in rows.iter().filter(|row| row.len() == headers.len()) {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());

@@ -97,15 +97,21 @@ impl Stack {
             local_postgres,
         };
         let spawned = [
-            InProcess::spawn(devokr_metrics::SERVICE_NAME, metrics_listener, |listener, shutdown| {
-                devokr_metrics::run(metrics, listener, shutdown)
-            }),
-            InProcess::spawn(devokr_objectives::SERVICE_NAME, objectives_listener, |listener, shutdown| {
-                devokr_objectives::run(objectives, listener, shutdown)
-            }),
-            InProcess::spawn(devokr_roadmap::SERVICE_NAME, roadmap_listener, |listener, shutdown| {
-                devokr_roadmap::run(roadmap, listener, shutdown)
-            }),
+            InProcess::spawn(
+                devokr_metrics::SERVICE_NAME,
+                metrics_listener,
+                |listener, shutdown| devokr_metrics::run(metrics, listener, shutdown),
+            ),
+            InProcess::spawn(
+                devokr_objectives::SERVICE_NAME,
+                objectives_listener,
+                |listener, shutdown| devokr_objectives::run(objectives, listener, shutdown),
+            ),
+            InProcess::spawn(
+                devokr_roadmap::SERVICE_NAME,
+                roadmap_listener,
+                |listener, shutdown| devokr_roadmap::run(roadmap, listener, shutdown),
+            ),
         ];
         let mut ready = Ok(());
         for service in spawned {
@@ -119,7 +125,10 @@ impl Stack {
                 .services
                 .iter()
                 .map(|service| service.wait_until_serving(Duration::from_secs(60)));
-            ready = futures::future::join_all(checks).await.into_iter().collect();
+            ready = futures::future::join_all(checks)
+                .await
+                .into_iter()
+                .collect();
         }
         if let Err(error) = ready {
             stack.stop().await.ok();
@@ -130,7 +139,8 @@ impl Stack {
 
     /// Stops the services (draining in-flight calls), then the local database if any.
     pub async fn stop(self) -> anyhow::Result<()> {
-        let stopped = futures::future::join_all(self.services.into_iter().map(InProcess::stop)).await;
+        let stopped =
+            futures::future::join_all(self.services.into_iter().map(InProcess::stop)).await;
         if let Some(cluster) = self.local_postgres {
             tokio::task::spawn_blocking(move || drop(cluster)).await?;
         }
@@ -139,9 +149,9 @@ impl Stack {
 }
 
 async fn bind(address: SocketAddr, service: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(address)
-        .await
-        .map_err(|error| anyhow::anyhow!("the {service} service cannot listen on {address}: {error}"))
+    TcpListener::bind(address).await.map_err(|error| {
+        anyhow::anyhow!("the {service} service cannot listen on {address}: {error}")
+    })
 }
 
 /// The URL clients use for a service listening on `address`.

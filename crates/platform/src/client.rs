@@ -82,7 +82,9 @@ pub async fn wait_until_serving(
     service: &str,
     timeout: Duration,
 ) -> anyhow::Result<()> {
-    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
 
     let mut client = HealthClient::new(channel);
     let deadline = tokio::time::Instant::now() + timeout;
@@ -98,7 +100,9 @@ pub async fn wait_until_serving(
             Err(status) => status.message().to_owned(),
         };
         if tokio::time::Instant::now() >= deadline {
-            anyhow::bail!("{service} did not become ready within {timeout:?} (last answer: {last})");
+            anyhow::bail!(
+                "{service} did not become ready within {timeout:?} (last answer: {last})"
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -66,6 +66,15 @@ pub async fn wait_and_migrate(
     Ok(())
 }
 
+/// Whether the database answers a trivial query within two seconds.
+pub async fn answers(pool: &PgPool) -> bool {
+    let query = sqlx::query("SELECT 1").execute(pool);
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), query).await,
+        Ok(Ok(_))
+    )
+}
+
 /// Translates a database failure into the service error a caller should see: the database
 /// being unreachable or overloaded is retryable, a serialization conflict is a concurrent
 /// change, and anything else is internal.

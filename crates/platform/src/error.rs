@@ -208,7 +208,10 @@ mod tests {
             .map(|violation| violation.field.as_str())
             .collect();
         assert_eq!(fields, ["cycle.end_date", "cycle.time_zone"]);
-        assert_eq!(details.error_info().expect("error info").reason, "INVALID_ARGUMENT");
+        assert_eq!(
+            details.error_info().expect("error info").reason,
+            "INVALID_ARGUMENT"
+        );
     }
 
     #[test]
@@ -219,7 +222,11 @@ mod tests {
         assert_eq!(status.code(), Code::Internal);
         assert_eq!(status.message(), "internal error");
         assert_eq!(
-            status.get_error_details().error_info().expect("error info").reason,
+            status
+                .get_error_details()
+                .error_info()
+                .expect("error info")
+                .reason,
             "INTERNAL"
         );
     }
@@ -231,7 +238,11 @@ mod tests {
             name: "tenants/t/objectives/o/keyResults/k".into(),
         });
         assert_eq!(status.code(), Code::NotFound);
-        let info = status.get_error_details().resource_info().cloned().expect("resource info");
+        let info = status
+            .get_error_details()
+            .resource_info()
+            .cloned()
+            .expect("resource info");
         assert_eq!(info.resource_name, "tenants/t/objectives/o/keyResults/k");
     }
 

@@ -67,7 +67,7 @@ impl PgBinaries {
                 Some((version, entry.path().join("bin")))
             })
             .collect();
-        versioned.sort_by(|a, b| b.0.cmp(&a.0));
+        versioned.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
         candidates.extend(versioned.into_iter().map(|(_, dir)| dir));
         Self::find_in(candidates)
     }
@@ -179,7 +179,9 @@ impl LocalPostgres {
                     return Ok(());
                 }
                 Err(error) => {
-                    if self.keeper.as_ref().is_some_and(|k| k.is_finished()) || Instant::now() > deadline {
+                    if self.keeper.as_ref().is_some_and(|k| k.is_finished())
+                        || Instant::now() > deadline
+                    {
                         bail!(
                             "postgres did not accept connections on port {}: {error}; its log:\n{}",
                             self.port,
@@ -194,7 +196,8 @@ impl LocalPostgres {
 
     fn log_tail(&self) -> String {
         let mut log = String::new();
-        let _ = fs::File::open(self.root.join("postgres.log")).and_then(|mut f| f.read_to_string(&mut log));
+        let _ = fs::File::open(self.root.join("postgres.log"))
+            .and_then(|mut f| f.read_to_string(&mut log));
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
@@ -245,7 +248,9 @@ fn cluster_owner() -> anyhow::Result<Option<User>> {
             return Ok(Some(user));
         }
     }
-    bail!("running as root, and neither a `postgres` nor a `nobody` user exists to run PostgreSQL as")
+    bail!(
+        "running as root, and neither a `postgres` nor a `nobody` user exists to run PostgreSQL as"
+    )
 }
 
 fn run_as(command: &mut Command, owner: Option<&User>) {
@@ -281,7 +286,14 @@ fn spawn_server(
         .args(["-c", "listen_addresses=127.0.0.1"])
         .args(["-c", "max_connections=300"])
         // Throwaway data: durability is not worth the disk flushes.
-        .args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
+        .args([
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ])
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);

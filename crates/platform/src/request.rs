@@ -103,7 +103,11 @@ mod tests {
     #[test]
     fn request_ids_must_be_uuids() {
         assert_eq!(request_id(""), Ok(None));
-        assert!(request_id("5b0e2a7e-56f0-4d8e-9f0a-2b0c6c1d7e11").unwrap().is_some());
+        assert!(
+            request_id("5b0e2a7e-56f0-4d8e-9f0a-2b0c6c1d7e11")
+                .unwrap()
+                .is_some()
+        );
         assert_eq!(request_id("retry-1").unwrap_err().field, "request_id");
     }
 

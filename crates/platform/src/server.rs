@@ -115,19 +115,28 @@ pub struct GrpcService {
     pub routes: Routes,
 }
 
+/// How often a ready service re-checks its dependencies for its health status.
+const PROBE_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Serves `service` on `listener` until `shutdown` fires.
 ///
 /// Health reports NOT_SERVING, for the whole server (`""`) and for the service, until
-/// `readiness` (typically: database reachable and migrated) completes, then SERVING. On
-/// shutdown it reports NOT_SERVING again, stops accepting connections and waits up to
-/// `server.shutdown_timeout_secs` for in-flight calls to finish.
-pub async fn serve(
+/// `readiness` (typically: database reachable and migrated) completes, then SERVING; after
+/// that it follows `probe` (typically: the database answers), so a replica whose database is
+/// gone stops receiving traffic. On shutdown it reports NOT_SERVING again, stops accepting
+/// connections and waits up to `server.shutdown_timeout_secs` for in-flight calls to finish.
+pub async fn serve<P, PFut>(
     server: &ServerArgs,
     listener: TcpListener,
     service: GrpcService,
     readiness: impl Future<Output = anyhow::Result<()>>,
+    probe: P,
     shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<()>
+where
+    P: Fn() -> PFut,
+    PFut: Future<Output = bool>,
+{
     let local_addr = listener.local_addr()?;
     let (health, health_service) = tonic_health::server::health_reporter();
     set_status(&health, service.name, ServingStatus::NotServing).await;
@@ -163,7 +172,7 @@ pub async fn serve(
         Some(Ok(())) => {
             set_status(&health, service.name, ServingStatus::Serving).await;
             tracing::info!(service = service.name, "ready");
-            shutdown.cancelled().await;
+            follow_probe(&health, service.name, probe, &shutdown).await;
             None
         }
         Some(Err(error)) => Some(error),
@@ -185,6 +194,42 @@ pub async fn serve(
         None => {
             tracing::info!(service = service.name, "stopped");
             Ok(())
+        }
+    }
+}
+
+/// Keeps health in step with `probe` until shutdown, logging each change.
+async fn follow_probe<P, PFut>(
+    health: &HealthReporter,
+    service_name: &str,
+    probe: P,
+    shutdown: &CancellationToken,
+) where
+    P: Fn() -> PFut,
+    PFut: Future<Output = bool>,
+{
+    let mut serving = true;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(PROBE_INTERVAL) => {}
+        }
+        let healthy = tokio::select! {
+            () = shutdown.cancelled() => return,
+            healthy = probe() => healthy,
+        };
+        if healthy != serving {
+            serving = healthy;
+            if healthy {
+                tracing::info!(service = service_name, "dependencies answer again: serving");
+                set_status(health, service_name, ServingStatus::Serving).await;
+            } else {
+                tracing::warn!(
+                    service = service_name,
+                    "dependencies do not answer: not serving"
+                );
+                set_status(health, service_name, ServingStatus::NotServing).await;
+            }
         }
     }
 }
@@ -218,7 +263,16 @@ pub async fn serve_with_database(
         routes: routes(pool.clone())?,
     };
     let readiness = crate::db::wait_and_migrate(&pool, migrator, &shutdown);
-    let served = serve(&common.server, listener, service, readiness, shutdown.clone()).await;
+    let probe = || crate::db::answers(&pool);
+    let served = serve(
+        &common.server,
+        listener,
+        service,
+        readiness,
+        probe,
+        shutdown.clone(),
+    )
+    .await;
     pool.close().await;
     served
 }

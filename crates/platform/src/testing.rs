@@ -62,7 +62,10 @@ impl Drop for TestDatabase {
         })
         .join();
         if let Ok(Err(error)) = dropped {
-            eprintln!("warning: could not drop test database {}: {error:#}", self.name);
+            eprintln!(
+                "warning: could not drop test database {}: {error:#}",
+                self.name
+            );
         }
     }
 }

@@ -146,7 +146,10 @@ mod tests {
         let bad = common::Decimal {
             value: "1e5".into(),
         };
-        assert_eq!(decimal("key_result.target", Some(&bad)).unwrap_err().field, "key_result.target");
+        assert_eq!(
+            decimal("key_result.target", Some(&bad)).unwrap_err().field,
+            "key_result.target"
+        );
         assert_eq!(
             decimal("key_result.baseline", None),
             Err(FieldViolation::required("key_result.baseline"))

@@ -21,12 +21,20 @@ pub const SERVICE_NAME: &str = "devokr.objectives.v1.ObjectivesService";
 
 /// Configuration of the objectives service, from flags and environment.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "devokr-objectives", version, about = "DevOKR objectives service")]
+#[command(
+    name = "devokr-objectives",
+    version,
+    about = "DevOKR objectives service"
+)]
 pub struct Config {
     #[command(flatten)]
     pub common: CommonArgs,
     /// URL of the metrics service, which key results bound to a metric read their value from.
-    #[arg(long, env = "OBJECTIVES_METRICS_URL", default_value = "http://127.0.0.1:50052")]
+    #[arg(
+        long,
+        env = "OBJECTIVES_METRICS_URL",
+        default_value = "http://127.0.0.1:50052"
+    )]
     pub metrics_url: String,
 }
 

@@ -26,7 +26,11 @@ pub struct Config {
     #[command(flatten)]
     pub common: CommonArgs,
     /// URL of the objectives service, which every key-result link is checked against.
-    #[arg(long, env = "ROADMAP_OBJECTIVES_URL", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        env = "ROADMAP_OBJECTIVES_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
     pub objectives_url: String,
 }
 

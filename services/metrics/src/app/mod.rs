@@ -155,7 +155,10 @@ impl MetricsApp {
         tenant: &TenantName,
         page: &PageRequest,
     ) -> ServiceResult<Page<Metric>> {
-        let rows = self.store.metrics(tenant, page.after(), page.limit()).await?;
+        let rows = self
+            .store
+            .metrics(tenant, page.after(), page.limit())
+            .await?;
         Ok(page.page(rows, |metric| metric.seq))
     }
 
@@ -189,7 +192,13 @@ impl MetricsApp {
                 months_after,
             } => {
                 self.store
-                    .calendar_retention(&tenant, start_event, return_event, &evaluation, *months_after)
+                    .calendar_retention(
+                        &tenant,
+                        start_event,
+                        return_event,
+                        &evaluation,
+                        *months_after,
+                    )
                     .await?
             }
         };

@@ -48,12 +48,17 @@ fn new_event(index: usize, event: pb::Event) -> Result<NewEvent, FieldViolation>
         &event.idempotency_key,
         MAX_ID_CHARS,
     )?;
-    let event_name =
-        request::required_text(&field("event_name"), &event.event_name, MAX_EVENT_NAME_CHARS)?;
+    let event_name = request::required_text(
+        &field("event_name"),
+        &event.event_name,
+        MAX_EVENT_NAME_CHARS,
+    )?;
     if !is_snake_case(&event_name) {
         return Err(FieldViolation::new(
             field("event_name"),
-            format!("{event_name:?} is not lower snake case (like \"purchase\" or \"task_completed\")"),
+            format!(
+                "{event_name:?} is not lower snake case (like \"purchase\" or \"task_completed\")"
+            ),
         ));
     }
     let occurred_at = instant(&field("occurred_time"), event.occurred_time.as_ref())?;
@@ -159,7 +164,10 @@ fn definition(definition: Option<Definition>) -> Result<MetricDefinition, FieldV
         if is_snake_case(&name) {
             Ok(name)
         } else {
-            Err(FieldViolation::new(field, format!("{name:?} is not lower snake case")))
+            Err(FieldViolation::new(
+                field,
+                format!("{name:?} is not lower snake case"),
+            ))
         }
     };
     match definition {
@@ -171,7 +179,9 @@ fn definition(definition: Option<Definition>) -> Result<MetricDefinition, FieldV
             let within = activation
                 .within
                 .as_ref()
-                .and_then(|within| (within.seconds > 0 && within.nanos == 0).then_some(within.seconds))
+                .and_then(|within| {
+                    (within.seconds > 0 && within.nanos == 0).then_some(within.seconds)
+                })
                 .ok_or_else(|| {
                     FieldViolation::new(
                         "metric.activation_rate.within",
@@ -179,7 +189,10 @@ fn definition(definition: Option<Definition>) -> Result<MetricDefinition, FieldV
                     )
                 })?;
             Ok(MetricDefinition::ActivationRate {
-                start_event: event("metric.activation_rate.start_event", &activation.start_event)?,
+                start_event: event(
+                    "metric.activation_rate.start_event",
+                    &activation.start_event,
+                )?,
                 activation_event: event(
                     "metric.activation_rate.activation_event",
                     &activation.activation_event,
@@ -195,7 +208,10 @@ fn definition(definition: Option<Definition>) -> Result<MetricDefinition, FieldV
                 ));
             }
             Ok(MetricDefinition::CalendarRetention {
-                start_event: event("metric.calendar_retention.start_event", &retention.start_event)?,
+                start_event: event(
+                    "metric.calendar_retention.start_event",
+                    &retention.start_event,
+                )?,
                 return_event: event(
                     "metric.calendar_retention.return_event",
                     &retention.return_event,

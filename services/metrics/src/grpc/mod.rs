@@ -5,9 +5,7 @@ mod convert;
 
 use devokr_domain::names::{MetricName, TenantName};
 use devokr_platform::{ServiceError, paging::PageRequest};
-use devokr_proto::metrics::v1::{
-    self as pb, metrics_service_server::MetricsService,
-};
+use devokr_proto::metrics::v1::{self as pb, metrics_service_server::MetricsService};
 use tonic::{Request, Response, Status};
 
 use crate::app::{MAX_EVENTS_PER_BATCH, MetricsApp};

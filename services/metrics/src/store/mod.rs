@@ -40,7 +40,11 @@ impl MetricsStore {
 
     /// Inserts events in one statement and one transaction; events whose idempotency key is
     /// already stored (or repeated in the batch) are skipped. Returns how many were stored.
-    pub async fn insert_events(&self, tenant: &TenantName, events: &[NewEvent]) -> ServiceResult<u64> {
+    pub async fn insert_events(
+        &self,
+        tenant: &TenantName,
+        events: &[NewEvent],
+    ) -> ServiceResult<u64> {
         let mut keys = Vec::with_capacity(events.len());
         let mut users = Vec::with_capacity(events.len());
         let mut names = Vec::with_capacity(events.len());

@@ -160,7 +160,10 @@ impl ObjectivesApp {
     }
 
     pub async fn get_cycle(&self, name: &CycleName) -> ServiceResult<Cycle> {
-        self.store.cycle(name).await?.ok_or_else(|| not_found("cycle", name))
+        self.store
+            .cycle(name)
+            .await?
+            .ok_or_else(|| not_found("cycle", name))
     }
 
     pub async fn list_cycles(
@@ -168,7 +171,10 @@ impl ObjectivesApp {
         tenant: &TenantName,
         page: &PageRequest,
     ) -> ServiceResult<Page<Cycle>> {
-        let rows = self.store.cycles(tenant, page.after(), page.limit()).await?;
+        let rows = self
+            .store
+            .cycles(tenant, page.after(), page.limit())
+            .await?;
         Ok(page.page(rows, |row| row.seq))
     }
 
@@ -195,7 +201,10 @@ impl ObjectivesApp {
         tenant: &TenantName,
         page: &PageRequest,
     ) -> ServiceResult<Page<Objective>> {
-        let rows = self.store.objectives(tenant, page.after(), page.limit()).await?;
+        let rows = self
+            .store
+            .objectives(tenant, page.after(), page.limit())
+            .await?;
         Ok(page.page(rows, |row| row.seq))
     }
 
@@ -281,13 +290,12 @@ impl ObjectivesApp {
                 Some((status.key_result.weight, progress.clamped))
             })
             .collect();
-        let progress = weighted_mean(&weighted).map_err(|error| {
-            ServiceError::FailedPrecondition {
+        let progress =
+            weighted_mean(&weighted).map_err(|error| ServiceError::FailedPrecondition {
                 reason: "KEY_RESULT_WEIGHTS_ALL_ZERO",
                 subject: name.to_string(),
                 description: format!("objective progress cannot be computed: {error}"),
-            }
-        })?;
+            })?;
         let children: Vec<(Health, Option<Decimal>)> = statuses
             .iter()
             .map(|status| {
@@ -330,7 +338,7 @@ impl ObjectivesApp {
                 let value = reading.ratio.map(|ratio| key_result.unit.from_ratio(ratio));
                 let progress = value.map(|value| key_result.target.progress(value));
                 let domain_reading = match &progress {
-                    Some(progress) => Reading::Value(progress.clone()),
+                    Some(progress) => Reading::Value(*progress),
                     None => Reading::Undefined,
                 };
                 let value = KeyResultValue {

@@ -88,7 +88,9 @@ pub(super) fn cycle(cycle: Cycle) -> pb::Cycle {
     }
 }
 
-pub(super) fn new_objective(request: pb::CreateObjectiveRequest) -> Result<NewObjective, ServiceError> {
+pub(super) fn new_objective(
+    request: pb::CreateObjectiveRequest,
+) -> Result<NewObjective, ServiceError> {
     let mut violations = Violations::default();
     let tenant = violations.check(parse_field::<TenantName>("parent", &request.parent));
     let objective_id = violations.check(new_id("objective_id", &request.objective_id));
@@ -104,13 +106,13 @@ pub(super) fn new_objective(request: pb::CreateObjectiveRequest) -> Result<NewOb
     } else {
         parse_field::<CycleName>("objective.cycle", &objective.cycle)
     });
-    if let (Some(tenant), Some(cycle)) = (&tenant, &cycle) {
-        if cycle.tenant != tenant.tenant {
-            violations.add(FieldViolation::new(
-                "objective.cycle",
-                format!("belongs to another tenant than {tenant}"),
-            ));
-        }
+    if let (Some(tenant), Some(cycle)) = (&tenant, &cycle)
+        && cycle.tenant != tenant.tenant
+    {
+        violations.add(FieldViolation::new(
+            "objective.cycle",
+            format!("belongs to another tenant than {tenant}"),
+        ));
     }
     violations.finish(|| {
         Some(NewObjective {
@@ -134,7 +136,9 @@ pub(super) fn objective(objective: Objective) -> pb::Objective {
     }
 }
 
-pub(super) fn new_key_result(request: pb::CreateKeyResultRequest) -> Result<NewKeyResult, ServiceError> {
+pub(super) fn new_key_result(
+    request: pb::CreateKeyResultRequest,
+) -> Result<NewKeyResult, ServiceError> {
     let mut violations = Violations::default();
     let objective = violations.check(parse_field::<ObjectiveName>("parent", &request.parent));
     let key_result_id = violations.check(new_id("key_result_id", &request.key_result_id));
@@ -173,16 +177,18 @@ pub(super) fn new_key_result(request: pb::CreateKeyResultRequest) -> Result<NewK
     };
     let metric_field = "key_result.metric_binding.metric";
     let metric = violations.check(match key_result.metric_binding.as_ref() {
-        Some(binding) if !binding.metric.is_empty() => parse_field::<MetricName>(metric_field, &binding.metric),
+        Some(binding) if !binding.metric.is_empty() => {
+            parse_field::<MetricName>(metric_field, &binding.metric)
+        }
         _ => Err(FieldViolation::required(metric_field)),
     });
-    if let (Some(objective), Some(metric)) = (&objective, &metric) {
-        if objective.tenant != metric.tenant {
-            violations.add(FieldViolation::new(
-                metric_field,
-                format!("belongs to another tenant than {}", objective.tenant()),
-            ));
-        }
+    if let (Some(objective), Some(metric)) = (&objective, &metric)
+        && objective.tenant != metric.tenant
+    {
+        violations.add(FieldViolation::new(
+            metric_field,
+            format!("belongs to another tenant than {}", objective.tenant()),
+        ));
     }
     let weight = violations.check(
         optional_decimal("key_result.weight", key_result.weight.as_ref()).and_then(|weight| {
@@ -288,7 +294,11 @@ pub(super) fn objective_status(status: ObjectiveStatus) -> pb::ObjectiveStatus {
         progress: status.progress.map(Into::into),
         health: health(status.health).into(),
         explanation: status.explanation,
-        key_results: status.key_results.into_iter().map(key_result_status).collect(),
+        key_results: status
+            .key_results
+            .into_iter()
+            .map(key_result_status)
+            .collect(),
         evaluation_time: Some(timestamp(status.evaluation_time)),
     }
 }

@@ -24,7 +24,11 @@ impl ObjectivesGrpc {
     }
 }
 
-fn page_request(collection: String, page_size: i32, page_token: &str) -> Result<PageRequest, ServiceError> {
+fn page_request(
+    collection: String,
+    page_size: i32,
+    page_token: &str,
+) -> Result<PageRequest, ServiceError> {
     Ok(PageRequest::new(collection, page_size, page_token)?)
 }
 
@@ -57,7 +61,11 @@ impl ObjectivesService for ObjectivesGrpc {
     ) -> Result<Response<pb::ListCyclesResponse>, Status> {
         let request = request.into_inner();
         let tenant = convert::name("parent", &request.parent)?;
-        let page = page_request(format!("{tenant}/cycles"), request.page_size, &request.page_token)?;
+        let page = page_request(
+            format!("{tenant}/cycles"),
+            request.page_size,
+            &request.page_token,
+        )?;
         let page = self.app.list_cycles(&tenant, &page).await?;
         Ok(Response::new(pb::ListCyclesResponse {
             cycles: page.items.into_iter().map(convert::cycle).collect(),
@@ -92,7 +100,11 @@ impl ObjectivesService for ObjectivesGrpc {
     ) -> Result<Response<pb::ListObjectivesResponse>, Status> {
         let request = request.into_inner();
         let tenant = convert::name("parent", &request.parent)?;
-        let page = page_request(format!("{tenant}/objectives"), request.page_size, &request.page_token)?;
+        let page = page_request(
+            format!("{tenant}/objectives"),
+            request.page_size,
+            &request.page_token,
+        )?;
         let page = self.app.list_objectives(&tenant, &page).await?;
         Ok(Response::new(pb::ListObjectivesResponse {
             objectives: page.items.into_iter().map(convert::objective).collect(),
@@ -127,7 +139,11 @@ impl ObjectivesService for ObjectivesGrpc {
     ) -> Result<Response<pb::ListKeyResultsResponse>, Status> {
         let request = request.into_inner();
         let objective = convert::name("parent", &request.parent)?;
-        let page = page_request(format!("{objective}/keyResults"), request.page_size, &request.page_token)?;
+        let page = page_request(
+            format!("{objective}/keyResults"),
+            request.page_size,
+            &request.page_token,
+        )?;
         let page = self.app.list_key_results(&objective, &page).await?;
         Ok(Response::new(pb::ListKeyResultsResponse {
             key_results: page.items.into_iter().map(convert::key_result).collect(),

@@ -5,7 +5,9 @@ use devokr_domain::{Decimal, Tz, names::MetricName};
 use devokr_platform::client::PeerError;
 use devokr_proto::{
     convert::{optional_decimal, optional_instant, timestamp},
-    metrics::v1::{EvaluateMetricRequest, GetMetricRequest, metrics_service_client::MetricsServiceClient},
+    metrics::v1::{
+        EvaluateMetricRequest, GetMetricRequest, metrics_service_client::MetricsServiceClient,
+    },
     tonic::transport::Channel,
 };
 

@@ -111,17 +111,24 @@ impl ObjectivesStore {
             .transpose()
     }
 
-    pub async fn cycles(&self, tenant: &TenantName, after: i64, limit: i64) -> ServiceResult<Vec<Cycle>> {
-        sqlx::query(select_cycle!("where tenant = $1 and seq > $2 order by seq limit $3"))
-            .bind(&tenant.tenant)
-            .bind(after)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(classify)?
-            .iter()
-            .map(|row| cycle_from_row(row, ""))
-            .collect()
+    pub async fn cycles(
+        &self,
+        tenant: &TenantName,
+        after: i64,
+        limit: i64,
+    ) -> ServiceResult<Vec<Cycle>> {
+        sqlx::query(select_cycle!(
+            "where tenant = $1 and seq > $2 order by seq limit $3"
+        ))
+        .bind(&tenant.tenant)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?
+        .iter()
+        .map(|row| cycle_from_row(row, ""))
+        .collect()
     }
 
     /// Inserts an objective; with a request id already used, returns the one it created.
@@ -172,16 +179,18 @@ impl ObjectivesStore {
         after: i64,
         limit: i64,
     ) -> ServiceResult<Vec<Objective>> {
-        sqlx::query(select_objective!("where tenant = $1 and seq > $2 order by seq limit $3"))
-            .bind(&tenant.tenant)
-            .bind(after)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(classify)?
-            .iter()
-            .map(objective_from_row)
-            .collect()
+        sqlx::query(select_objective!(
+            "where tenant = $1 and seq > $2 order by seq limit $3"
+        ))
+        .bind(&tenant.tenant)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?
+        .iter()
+        .map(objective_from_row)
+        .collect()
     }
 
     /// Inserts a key result; with a request id already used, returns the one it created.
@@ -215,9 +224,11 @@ impl ObjectivesStore {
             .bind(&new.name.tenant)
             .bind(&new.name.objective)
             .bind(&new.name.key_result),
-            None => sqlx::query(select_key_result!("where k.tenant = $1 and k.request_id = $2"))
-                .bind(&new.name.tenant)
-                .bind(new.request_id),
+            None => sqlx::query(select_key_result!(
+                "where k.tenant = $1 and k.request_id = $2"
+            ))
+            .bind(&new.name.tenant)
+            .bind(new.request_id),
         }
         .fetch_one(&self.pool)
         .await
@@ -239,7 +250,12 @@ impl ObjectivesStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(classify)?
-        .map(|row| Ok((key_result_from_row(&row)?, cycle_from_row(&row, "c_")?.period)))
+        .map(|row| {
+            Ok((
+                key_result_from_row(&row)?,
+                cycle_from_row(&row, "c_")?.period,
+            ))
+        })
         .transpose()
     }
 
@@ -265,7 +281,10 @@ impl ObjectivesStore {
     }
 
     /// Every key result of an objective, in creation order.
-    pub async fn all_key_results(&self, objective: &ObjectiveName) -> ServiceResult<Vec<KeyResult>> {
+    pub async fn all_key_results(
+        &self,
+        objective: &ObjectiveName,
+    ) -> ServiceResult<Vec<KeyResult>> {
         self.key_results(objective, 0, i64::MAX).await
     }
 }

@@ -40,7 +40,10 @@ pub(super) fn new_roadmap_item(
     if item.key_results.len() > MAX_LINKS {
         violations.add(FieldViolation::new(
             "roadmap_item.key_results",
-            format!("has {} links; at most {MAX_LINKS} are allowed", item.key_results.len()),
+            format!(
+                "has {} links; at most {MAX_LINKS} are allowed",
+                item.key_results.len()
+            ),
         ));
     }
     let mut key_results = Vec::with_capacity(item.key_results.len());
@@ -50,13 +53,19 @@ pub(super) fn new_roadmap_item(
         let Some(key_result) = violations.check(parse_field::<KeyResultName>(&field, link)) else {
             continue;
         };
-        if let Some(tenant) = &tenant {
-            if key_result.tenant != tenant.tenant {
-                violations.add(FieldViolation::new(&field, format!("belongs to another tenant than {tenant}")));
-            }
+        if let Some(tenant) = &tenant
+            && key_result.tenant != tenant.tenant
+        {
+            violations.add(FieldViolation::new(
+                &field,
+                format!("belongs to another tenant than {tenant}"),
+            ));
         }
         if !seen.insert(key_result.clone()) {
-            violations.add(FieldViolation::new(&field, format!("links {link:?} a second time")));
+            violations.add(FieldViolation::new(
+                &field,
+                format!("links {link:?} a second time"),
+            ));
         }
         key_results.push(key_result);
     }

@@ -51,7 +51,8 @@ impl RoadmapService for RoadmapGrpc {
         request: Request<pb::ListRoadmapItemsRequest>,
     ) -> Result<Response<pb::ListRoadmapItemsResponse>, Status> {
         let request = request.into_inner();
-        let tenant: TenantName = parse_field("parent", &request.parent).map_err(ServiceError::from)?;
+        let tenant: TenantName =
+            parse_field("parent", &request.parent).map_err(ServiceError::from)?;
         let page = PageRequest::new(
             format!("{tenant}/roadmapItems"),
             request.page_size,

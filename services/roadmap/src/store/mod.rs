@@ -73,12 +73,14 @@ impl RoadmapStore {
         .map_err(|error| classify_insert(error, "roadmap item", &new.name))?;
         let Some(_) = inserted else {
             drop(transaction);
-            let existing = sqlx::query(select_roadmap_item!("where i.tenant = $1 and i.request_id = $2"))
-                .bind(&new.name.tenant)
-                .bind(new.request_id)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(classify)?;
+            let existing = sqlx::query(select_roadmap_item!(
+                "where i.tenant = $1 and i.request_id = $2"
+            ))
+            .bind(&new.name.tenant)
+            .bind(new.request_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(classify)?;
             return roadmap_item_from_row(&existing);
         };
         let positions: Vec<i32> = (0..new.key_results.len())
