@@ -80,11 +80,25 @@ pub fn etag(version: i64) -> String {
     format!("\"{version}\"")
 }
 
+/// What is wrong with text holding a NUL character.
+pub const NUL_PROBLEM: &str = "contains a NUL character (U+0000), which cannot be stored";
+
+/// Reads an optional text field of at most `max_chars` characters, trimmed; empty is allowed.
+pub fn optional_text(field: &str, value: &str, max_chars: usize) -> Result<String, FieldViolation> {
+    if value.trim().is_empty() {
+        return Ok(String::new());
+    }
+    required_text(field, value, max_chars)
+}
+
 /// Reads a required text field of at most `max_chars` characters, trimmed.
 pub fn required_text(field: &str, value: &str, max_chars: usize) -> Result<String, FieldViolation> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return Err(FieldViolation::required(field));
+    }
+    if trimmed.contains('\0') {
+        return Err(FieldViolation::new(field, NUL_PROBLEM));
     }
     let chars = trimmed.chars().count();
     if chars > max_chars {
@@ -116,5 +130,9 @@ mod tests {
         assert_eq!(required_text("f", "  hi ", 5), Ok("hi".into()));
         assert!(required_text("f", "   ", 5).is_err());
         assert!(required_text("f", "toolong", 5).is_err());
+        assert_eq!(
+            required_text("f", "a\0b", 5).unwrap_err().description,
+            NUL_PROBLEM
+        );
     }
 }

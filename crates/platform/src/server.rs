@@ -164,9 +164,11 @@ where
     );
     tracing::info!(service = service.name, address = %local_addr, "listening");
 
+    // Shutdown first: a readiness attempt cut short by shutdown is a clean stop, not a failure.
     let ready = tokio::select! {
-        result = readiness => Some(result),
+        biased;
         () = shutdown.cancelled() => None,
+        result = readiness => Some(result),
     };
     let startup_error = match ready {
         Some(Ok(())) => {
@@ -175,6 +177,7 @@ where
             follow_probe(&health, service.name, probe, &shutdown).await;
             None
         }
+        Some(Err(_)) if shutdown.is_cancelled() => None,
         Some(Err(error)) => Some(error),
         None => None,
     };

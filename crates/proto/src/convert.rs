@@ -107,11 +107,24 @@ pub fn timestamp(instant: DateTime<Utc>) -> prost_types::Timestamp {
     }
 }
 
+/// Earliest and latest instant a `google.protobuf.Timestamp` may hold (0001-01-01T00:00:00Z
+/// and 9999-12-31T23:59:59.999999999Z). Outside them an instant is invalid on the wire, and
+/// PostgreSQL cannot store the early ones at all.
+const TIMESTAMP_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
+
 /// Reads an optional instant field.
 pub fn optional_instant(
     field: &str,
     value: Option<&prost_types::Timestamp>,
 ) -> Result<Option<DateTime<Utc>>, FieldViolation> {
+    if let Some(ts) = value
+        && !TIMESTAMP_SECONDS.contains(&ts.seconds)
+    {
+        return Err(FieldViolation::new(
+            field,
+            "is outside the range of timestamps, 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z",
+        ));
+    }
     value
         .map(|ts| {
             u32::try_from(ts.nanos)
@@ -172,5 +185,10 @@ mod tests {
             nanos: -1,
         };
         assert!(instant("t", Some(&negative_nanos)).is_err());
+        let year_zero = prost_types::Timestamp {
+            seconds: -62_135_596_801,
+            nanos: 0,
+        };
+        assert!(instant("t", Some(&year_zero)).is_err());
     }
 }

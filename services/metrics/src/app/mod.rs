@@ -176,14 +176,14 @@ impl MetricsApp {
                 activation_event,
                 within_seconds,
             } => {
+                // Validated on creation; a stored value out of range is a bug, not a panic.
+                let within = Duration::try_seconds(*within_seconds).ok_or_else(|| {
+                    ServiceError::Internal(anyhow::anyhow!(
+                        "{name}: within of {within_seconds} seconds is out of range"
+                    ))
+                })?;
                 self.store
-                    .activation_rate(
-                        &tenant,
-                        start_event,
-                        activation_event,
-                        &evaluation,
-                        Duration::seconds(*within_seconds),
-                    )
+                    .activation_rate(&tenant, start_event, activation_event, &evaluation, within)
                     .await?
             }
             MetricDefinition::CalendarRetention {

@@ -7,7 +7,7 @@ use devokr_domain::{
 };
 use devokr_platform::{
     ServiceError,
-    request::{self, Violations},
+    request::{self, NUL_PROBLEM, Violations, required_text},
 };
 use devokr_proto::{
     convert::{FieldViolation, instant, optional_instant, timestamp},
@@ -22,6 +22,9 @@ use crate::app::{
 
 const MAX_ID_CHARS: usize = 200;
 const MAX_EVENT_NAME_CHARS: usize = 100;
+/// Longest `within` of an activation rate: ten years of 366 days, like the 120 months that
+/// bound `months_after`. Longer ones cannot be added to an instant in PostgreSQL (or chrono).
+const MAX_WITHIN_SECONDS: i64 = 10 * 366 * 24 * 3600;
 
 /// Splits a batch into valid events and rejected ones (by index, with the first problem).
 pub(super) fn events(batch: Vec<pb::Event>) -> (Vec<NewEvent>, Vec<RejectedEvent>) {
@@ -42,8 +45,8 @@ pub(super) fn events(batch: Vec<pb::Event>) -> (Vec<NewEvent>, Vec<RejectedEvent
 
 fn new_event(index: usize, event: pb::Event) -> Result<NewEvent, FieldViolation> {
     let field = |name: &str| format!("events[{index}].{name}");
-    let user_id = request::required_text(&field("user_id"), &event.user_id, MAX_ID_CHARS)?;
-    let idempotency_key = request::required_text(
+    let user_id = required_text(&field("user_id"), &event.user_id, MAX_ID_CHARS)?;
+    let idempotency_key = required_text(
         &field("idempotency_key"),
         &event.idempotency_key,
         MAX_ID_CHARS,
@@ -66,6 +69,9 @@ fn new_event(index: usize, event: pb::Event) -> Result<NewEvent, FieldViolation>
         .properties
         .map(struct_to_json)
         .unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new()));
+    if has_nul(&properties) {
+        return Err(FieldViolation::new(field("properties"), NUL_PROBLEM));
+    }
     Ok(NewEvent {
         user_id,
         event_name,
@@ -80,6 +86,20 @@ fn is_snake_case(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Whether a key or a string anywhere in `value` holds a NUL character, which `jsonb` cannot.
+fn has_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0'),
+        serde_json::Value::Array(values) => values.iter().any(has_nul),
+        serde_json::Value::Object(fields) => fields
+            .iter()
+            .any(|(key, value)| key.contains('\0') || has_nul(value)),
+        serde_json::Value::Null | serde_json::Value::Bool(_) | serde_json::Value::Number(_) => {
+            false
+        }
+    }
 }
 
 fn struct_to_json(value: prost_types::Struct) -> serde_json::Value {
@@ -142,40 +162,58 @@ pub(super) fn new_metric(request: pb::CreateMetricRequest) -> Result<NewMetric, 
     });
     let request_id = violations.check(request::request_id(&request.request_id));
     let metric = request.metric.unwrap_or_default();
-    let display_name = violations.check(request::required_text(
+    let display_name = violations.check(required_text(
         "metric.display_name",
         &metric.display_name,
         300,
     ));
-    let definition = violations.check(definition(metric.definition));
+    let definition = definition(metric.definition).map_err(|bad_fields| {
+        for violation in bad_fields {
+            violations.add(violation);
+        }
+    });
     violations.finish(|| {
         Some(NewMetric {
             name: tenant?.metric(metric_id?),
             display_name: display_name?,
-            definition: definition?,
+            definition: definition.ok()?,
             request_id: request_id?,
         })
     })
 }
 
-fn definition(definition: Option<Definition>) -> Result<MetricDefinition, FieldViolation> {
-    let event = |field: &str, value: &str| -> Result<String, FieldViolation> {
-        let name = request::required_text(field, value, MAX_EVENT_NAME_CHARS)?;
-        if is_snake_case(&name) {
-            Ok(name)
-        } else {
-            Err(FieldViolation::new(
-                field,
-                format!("{name:?} is not lower snake case"),
-            ))
-        }
+/// Reads a metric's definition, naming every bad field of it.
+fn definition(definition: Option<Definition>) -> Result<MetricDefinition, Vec<FieldViolation>> {
+    let mut violations = Vec::new();
+    let mut event = |field: &str, value: &str| -> Option<String> {
+        let name = required_text(field, value, MAX_EVENT_NAME_CHARS).and_then(|name| {
+            if is_snake_case(&name) {
+                Ok(name)
+            } else {
+                Err(FieldViolation::new(
+                    field,
+                    format!("{name:?} is not lower snake case"),
+                ))
+            }
+        });
+        name.map_err(|violation| violations.push(violation)).ok()
     };
-    match definition {
-        None => Err(FieldViolation::new(
-            "metric.definition",
-            "is required: set activation_rate or calendar_retention",
-        )),
+    let read = match definition {
+        None => {
+            return Err(vec![FieldViolation::new(
+                "metric.definition",
+                "is required: set activation_rate or calendar_retention",
+            )]);
+        }
         Some(Definition::ActivationRate(activation)) => {
+            let start_event = event(
+                "metric.activation_rate.start_event",
+                &activation.start_event,
+            );
+            let activation_event = event(
+                "metric.activation_rate.activation_event",
+                &activation.activation_event,
+            );
             let within = activation
                 .within
                 .as_ref()
@@ -187,38 +225,59 @@ fn definition(definition: Option<Definition>) -> Result<MetricDefinition, FieldV
                         "metric.activation_rate.within",
                         "must be a positive whole number of seconds",
                     )
-                })?;
-            Ok(MetricDefinition::ActivationRate {
-                start_event: event(
-                    "metric.activation_rate.start_event",
-                    &activation.start_event,
-                )?,
-                activation_event: event(
-                    "metric.activation_rate.activation_event",
-                    &activation.activation_event,
-                )?,
-                within_seconds: within,
-            })
+                })
+                .and_then(|seconds| {
+                    if seconds <= MAX_WITHIN_SECONDS {
+                        Ok(seconds)
+                    } else {
+                        Err(FieldViolation::new(
+                            "metric.activation_rate.within",
+                            format!(
+                                "is {seconds} seconds; at most {MAX_WITHIN_SECONDS} (3660 days) are allowed"
+                            ),
+                        ))
+                    }
+                })
+                .map_err(|violation| violations.push(violation))
+                .ok();
+            (|| {
+                Some(MetricDefinition::ActivationRate {
+                    start_event: start_event?,
+                    activation_event: activation_event?,
+                    within_seconds: within?,
+                })
+            })()
         }
         Some(Definition::CalendarRetention(retention)) => {
-            if !(1..=120).contains(&retention.months_after) {
-                return Err(FieldViolation::new(
+            let start_event = event(
+                "metric.calendar_retention.start_event",
+                &retention.start_event,
+            );
+            let return_event = event(
+                "metric.calendar_retention.return_event",
+                &retention.return_event,
+            );
+            let months_after = if (1..=120).contains(&retention.months_after) {
+                Some(retention.months_after)
+            } else {
+                violations.push(FieldViolation::new(
                     "metric.calendar_retention.months_after",
                     format!("must be from 1 to 120, got {}", retention.months_after),
                 ));
-            }
-            Ok(MetricDefinition::CalendarRetention {
-                start_event: event(
-                    "metric.calendar_retention.start_event",
-                    &retention.start_event,
-                )?,
-                return_event: event(
-                    "metric.calendar_retention.return_event",
-                    &retention.return_event,
-                )?,
-                months_after: retention.months_after,
-            })
+                None
+            };
+            (|| {
+                Some(MetricDefinition::CalendarRetention {
+                    start_event: start_event?,
+                    return_event: return_event?,
+                    months_after: months_after?,
+                })
+            })()
         }
+    };
+    match read {
+        Some(definition) if violations.is_empty() => Ok(definition),
+        _ => Err(violations),
     }
 }
 

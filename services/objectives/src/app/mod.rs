@@ -211,6 +211,15 @@ impl ObjectivesApp {
     /// Creates a key result under an existing objective, bound to a metric that the metrics
     /// service knows.
     pub async fn create_key_result(&self, new: NewKeyResult) -> ServiceResult<KeyResult> {
+        // A retry returns the first result even while the metrics service is away.
+        if let Some(request_id) = new.request_id
+            && let Some(created) = self
+                .store
+                .key_result_by_request_id(&new.name.tenant(), request_id)
+                .await?
+        {
+            return Ok(created);
+        }
         let objective = new.name.objective();
         self.get_objective(&objective).await?;
         match self.metrics.check_metric(&new.metric).await {

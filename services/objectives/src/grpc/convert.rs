@@ -6,7 +6,7 @@ use devokr_domain::{
     cycle::{Cycle as CyclePeriod, parse_time_zone},
     health::Health,
     names::{CycleName, MetricName, ObjectiveName, TenantName, validate_resource_id},
-    progress::{Direction, MetricTarget, PROGRESS_FORMULA_VERSION, Progress},
+    progress::{Direction, MetricTarget, PROGRESS_FORMULA_VERSION, Progress, TargetError},
 };
 use devokr_platform::{
     ServiceError,
@@ -22,6 +22,8 @@ use crate::app::{
     ObjectiveStatus, Unit,
 };
 
+/// Longest description accepted.
+const MAX_DESCRIPTION_CHARS: usize = 10_000;
 const MAX_TITLE_CHARS: usize = 300;
 const MAX_WEIGHT: Decimal = Decimal::ONE_THOUSAND;
 
@@ -101,6 +103,11 @@ pub(super) fn new_objective(
         &objective.display_name,
         MAX_TITLE_CHARS,
     ));
+    let description = violations.check(request::optional_text(
+        "objective.description",
+        &objective.description,
+        MAX_DESCRIPTION_CHARS,
+    ));
     let cycle = violations.check(if objective.cycle.is_empty() {
         Err(FieldViolation::required("objective.cycle"))
     } else {
@@ -118,7 +125,7 @@ pub(super) fn new_objective(
         Some(NewObjective {
             name: tenant?.objective(objective_id?),
             display_name: display_name?,
-            description: objective.description.trim().to_owned(),
+            description: description?,
             cycle: cycle?,
             request_id: request_id?,
         })
@@ -170,8 +177,15 @@ pub(super) fn new_key_result(
     });
     let target = match (baseline, target_value, declared) {
         (Some(baseline), Some(target), Some(declared)) => violations.check(
-            MetricTarget::new(baseline, target, declared)
-                .map_err(|error| FieldViolation::new("key_result.target", error.to_string())),
+            MetricTarget::new(baseline, target, declared).map_err(|error| {
+                let field = match error {
+                    TargetError::DirectionContradictsValues { .. } => "key_result.direction",
+                    TargetError::BaselineEqualsTarget { .. } | TargetError::SpanTooLarge { .. } => {
+                        "key_result.target"
+                    }
+                };
+                FieldViolation::new(field, error.to_string())
+            }),
         ),
         _ => None,
     };

@@ -12,6 +12,7 @@ use devokr_platform::{
     db::{classify, classify_insert},
 };
 use sqlx::{PgPool, Row, postgres::PgRow};
+use uuid::Uuid;
 
 use crate::app::{Cycle, KeyResult, NewCycle, NewKeyResult, NewObjective, Objective, Unit};
 
@@ -217,23 +218,40 @@ impl ObjectivesStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(|error| classify_insert(error, "key result", &new.name))?;
-        let row = match inserted {
-            Some(_) => sqlx::query(select_key_result!(
-                "where k.tenant = $1 and k.objective_id = $2 and k.key_result_id = $3"
+        let stored = match (inserted, new.request_id) {
+            (None, Some(request_id)) => {
+                self.key_result_by_request_id(&new.name.tenant(), request_id)
+                    .await?
+            }
+            _ => self
+                .key_result(&new.name)
+                .await?
+                .map(|(key_result, _)| key_result),
+        };
+        stored.ok_or_else(|| {
+            ServiceError::Internal(anyhow::anyhow!(
+                "key result {} vanished after insert",
+                new.name
             ))
-            .bind(&new.name.tenant)
-            .bind(&new.name.objective)
-            .bind(&new.name.key_result),
-            None => sqlx::query(select_key_result!(
-                "where k.tenant = $1 and k.request_id = $2"
-            ))
-            .bind(&new.name.tenant)
-            .bind(new.request_id),
-        }
-        .fetch_one(&self.pool)
+        })
+    }
+
+    /// The key result a create with `request_id` made, if any.
+    pub async fn key_result_by_request_id(
+        &self,
+        tenant: &TenantName,
+        request_id: Uuid,
+    ) -> ServiceResult<Option<KeyResult>> {
+        sqlx::query(select_key_result!(
+            "where k.tenant = $1 and k.request_id = $2"
+        ))
+        .bind(&tenant.tenant)
+        .bind(request_id)
+        .fetch_optional(&self.pool)
         .await
-        .map_err(classify)?;
-        key_result_from_row(&row)
+        .map_err(classify)?
+        .map(|row| key_result_from_row(&row))
+        .transpose()
     }
 
     /// A key result with the period of its objective's cycle.

@@ -18,6 +18,8 @@ use devokr_proto::{
 use crate::app::{NewRoadmapItem, RoadmapItem};
 
 /// Most key results one item may be linked to.
+/// Longest description accepted.
+const MAX_DESCRIPTION_CHARS: usize = 10_000;
 const MAX_LINKS: usize = 100;
 
 pub(super) fn new_roadmap_item(
@@ -36,6 +38,11 @@ pub(super) fn new_roadmap_item(
         "roadmap_item.display_name",
         &item.display_name,
         300,
+    ));
+    let description = violations.check(request::optional_text(
+        "roadmap_item.description",
+        &item.description,
+        MAX_DESCRIPTION_CHARS,
     ));
     if item.key_results.len() > MAX_LINKS {
         violations.add(FieldViolation::new(
@@ -73,7 +80,7 @@ pub(super) fn new_roadmap_item(
         Some(NewRoadmapItem {
             name: tenant?.roadmap_item(item_id?),
             display_name: display_name?,
-            description: item.description.trim().to_owned(),
+            description: description?,
             key_results,
             request_id: request_id?,
         })

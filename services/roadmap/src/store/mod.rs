@@ -9,6 +9,7 @@ use devokr_platform::{
     db::{classify, classify_insert},
 };
 use sqlx::{PgPool, Row, postgres::PgRow};
+use uuid::Uuid;
 
 use crate::app::{NewRoadmapItem, RoadmapItem};
 
@@ -71,18 +72,19 @@ impl RoadmapStore {
         .fetch_optional(&mut *transaction)
         .await
         .map_err(|error| classify_insert(error, "roadmap item", &new.name))?;
-        let Some(_) = inserted else {
+        if inserted.is_none() {
+            // The request id was used before: answer with what that request created.
             drop(transaction);
-            let existing = sqlx::query(select_roadmap_item!(
-                "where i.tenant = $1 and i.request_id = $2"
-            ))
-            .bind(&new.name.tenant)
-            .bind(new.request_id)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(classify)?;
-            return roadmap_item_from_row(&existing);
-        };
+            return self
+                .roadmap_item_by_request_id(&new.name.tenant(), new.request_id)
+                .await?
+                .ok_or_else(|| {
+                    ServiceError::Internal(anyhow::anyhow!(
+                        "the roadmap item of request {:?} vanished",
+                        new.request_id
+                    ))
+                });
+        }
         let positions: Vec<i32> = (0..new.key_results.len())
             .map(|position| i32::try_from(position).unwrap_or(i32::MAX))
             .collect();
@@ -116,6 +118,24 @@ impl RoadmapStore {
         ))
         .bind(&name.tenant)
         .bind(&name.roadmap_item)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(classify)?
+        .map(|row| roadmap_item_from_row(&row))
+        .transpose()
+    }
+
+    /// The item a create with `request_id` made, if any.
+    pub async fn roadmap_item_by_request_id(
+        &self,
+        tenant: &TenantName,
+        request_id: Option<Uuid>,
+    ) -> ServiceResult<Option<RoadmapItem>> {
+        sqlx::query(select_roadmap_item!(
+            "where i.tenant = $1 and i.request_id = $2"
+        ))
+        .bind(&tenant.tenant)
+        .bind(request_id)
         .fetch_optional(&self.pool)
         .await
         .map_err(classify)?

@@ -1,0 +1,342 @@
+//! A real metrics service and a real objectives service on a fresh database, the generated
+//! clients to call them, and small builders for the resources most tests need.
+
+use std::{collections::BTreeSet, net::SocketAddr};
+
+use chrono::{DateTime, Utc};
+use devokr_domain::{Decimal, decimal::parse_decimal, metric_reference::UserEvent};
+use devokr_platform::{
+    server::{CommonArgs, InProcess},
+    testing::{TestDatabase, start_service},
+};
+use devokr_proto::{
+    common::v1 as common,
+    metrics::v1::{self as metrics_pb, metrics_service_client::MetricsServiceClient},
+    objectives::v1::{self as pb, objectives_service_client::ObjectivesServiceClient},
+    prost_types,
+    tonic::transport::Channel,
+};
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+/// The tenant every test works in.
+pub(crate) const TENANT: &str = "tenants/acme";
+
+/// The metrics and objectives services on one test database.
+pub(crate) struct Stack {
+    /// `None` once a test has stopped it.
+    pub(crate) metrics: Option<InProcess>,
+    pub(crate) objectives: InProcess,
+    pub(crate) objectives_client: ObjectivesServiceClient<Channel>,
+    metrics_client: MetricsServiceClient<Channel>,
+    // Dropped last: the services must stop before their database goes.
+    database: TestDatabase,
+}
+
+fn any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+impl Stack {
+    /// Starts metrics, then objectives reading its values from it.
+    pub(crate) async fn start() -> Self {
+        let database = TestDatabase::create().await.expect("test database");
+        let metrics_config = devokr_metrics::Config {
+            common: CommonArgs::in_process(any_port(), database.url()),
+        };
+        let metrics = start_service(devokr_metrics::SERVICE_NAME, |listener, shutdown| {
+            devokr_metrics::run(metrics_config, listener, shutdown)
+        })
+        .await
+        .expect("metrics service starts");
+        let objectives_config = devokr_objectives::Config {
+            common: CommonArgs::in_process(any_port(), database.url()),
+            metrics_url: metrics.url(),
+        };
+        let objectives = start_service(devokr_objectives::SERVICE_NAME, |listener, shutdown| {
+            devokr_objectives::run(objectives_config, listener, shutdown)
+        })
+        .await
+        .expect("objectives service starts");
+        Self {
+            metrics_client: MetricsServiceClient::new(metrics.channel().unwrap()),
+            objectives_client: ObjectivesServiceClient::new(objectives.channel().unwrap()),
+            metrics: Some(metrics),
+            objectives,
+            database,
+        }
+    }
+
+    /// A client of the objectives service.
+    pub(crate) fn client(&self) -> ObjectivesServiceClient<Channel> {
+        self.objectives_client.clone()
+    }
+
+    /// Stops the metrics service, as an outage would.
+    pub(crate) async fn stop_metrics(&mut self) {
+        let metrics = self.metrics.take().expect("metrics is running");
+        metrics.stop().await.expect("metrics stops cleanly");
+    }
+
+    /// Stops both services, then drops the database.
+    pub(crate) async fn stop(self) {
+        self.objectives
+            .stop()
+            .await
+            .expect("objectives stops cleanly");
+        if let Some(metrics) = self.metrics {
+            metrics.stop().await.expect("metrics stops cleanly");
+        }
+        drop(self.database);
+    }
+
+    /// Stores `events` (user, event name, RFC 3339 instant) in the metrics service and checks
+    /// that every one was stored.
+    pub(crate) async fn ingest(&self, events: &[(&str, &str, &str)]) {
+        let request = metrics_pb::IngestEventsRequest {
+            parent: TENANT.into(),
+            events: events
+                .iter()
+                .enumerate()
+                .map(|(index, (user, name, occurred))| metrics_pb::Event {
+                    user_id: (*user).into(),
+                    event_name: (*name).into(),
+                    occurred_time: Some(timestamp(occurred)),
+                    properties: None,
+                    idempotency_key: format!("event-{index}"),
+                })
+                .collect(),
+        };
+        let response = self
+            .metrics_client
+            .clone()
+            .ingest_events(request)
+            .await
+            .expect("events are ingested")
+            .into_inner();
+        assert!(response.rejected.is_empty(), "{:?}", response.rejected);
+        assert_eq!(response.stored_count as usize, events.len());
+    }
+
+    /// Defines an activation-rate metric in the metrics service and returns its name.
+    pub(crate) async fn create_activation_metric(
+        &self,
+        metric_id: &str,
+        start_event: &str,
+        activation_event: &str,
+        within_days: i64,
+    ) -> String {
+        let metric = self
+            .metrics_client
+            .clone()
+            .create_metric(metrics_pb::CreateMetricRequest {
+                parent: TENANT.into(),
+                metric_id: metric_id.into(),
+                metric: Some(metrics_pb::Metric {
+                    display_name: format!("Activation ({metric_id})"),
+                    definition: Some(metrics_pb::metric::Definition::ActivationRate(
+                        metrics_pb::ActivationRate {
+                            start_event: start_event.into(),
+                            activation_event: activation_event.into(),
+                            within: Some(prost_types::Duration {
+                                seconds: within_days * 86_400,
+                                nanos: 0,
+                            }),
+                        },
+                    )),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            })
+            .await
+            .expect("metric is created")
+            .into_inner();
+        assert_eq!(metric.name, format!("{TENANT}/metrics/{metric_id}"));
+        metric.name
+    }
+
+    /// Creates a cycle from `start` to `end` (inclusive, `YYYY-MM-DD`) in `time_zone`.
+    pub(crate) async fn create_cycle(
+        &self,
+        cycle_id: &str,
+        start: &str,
+        end: &str,
+        time_zone: &str,
+    ) -> pb::Cycle {
+        self.client()
+            .create_cycle(pb::CreateCycleRequest {
+                parent: TENANT.into(),
+                cycle_id: cycle_id.into(),
+                cycle: Some(cycle(cycle_id, start, end, time_zone)),
+                request_id: String::new(),
+            })
+            .await
+            .expect("cycle is created")
+            .into_inner()
+    }
+
+    /// Creates an objective in `cycle` (a cycle name).
+    pub(crate) async fn create_objective(&self, objective_id: &str, cycle: &str) -> pb::Objective {
+        self.client()
+            .create_objective(pb::CreateObjectiveRequest {
+                parent: TENANT.into(),
+                objective_id: objective_id.into(),
+                objective: Some(objective(objective_id, cycle)),
+                request_id: String::new(),
+            })
+            .await
+            .expect("objective is created")
+            .into_inner()
+    }
+
+    /// Creates `key_result` under `objective` (an objective name).
+    pub(crate) async fn create_key_result(
+        &self,
+        objective: &str,
+        key_result_id: &str,
+        key_result: pb::KeyResult,
+    ) -> pb::KeyResult {
+        self.client()
+            .create_key_result(pb::CreateKeyResultRequest {
+                parent: objective.into(),
+                key_result_id: key_result_id.into(),
+                key_result: Some(key_result),
+                request_id: String::new(),
+            })
+            .await
+            .expect("key result is created")
+            .into_inner()
+    }
+}
+
+/// A cycle to create.
+pub(crate) fn cycle(display_name: &str, start: &str, end: &str, time_zone: &str) -> pb::Cycle {
+    pb::Cycle {
+        display_name: display_name.into(),
+        start_date: Some(date(start)),
+        end_date: Some(date(end)),
+        time_zone: time_zone.into(),
+        ..Default::default()
+    }
+}
+
+/// An objective to create.
+pub(crate) fn objective(display_name: &str, cycle: &str) -> pb::Objective {
+    pb::Objective {
+        display_name: display_name.into(),
+        description: String::new(),
+        cycle: cycle.into(),
+        ..Default::default()
+    }
+}
+
+/// A percent key result from `baseline` to `target` bound to `metric`.
+pub(crate) fn percent_key_result(baseline: &str, target: &str, metric: &str) -> pb::KeyResult {
+    pb::KeyResult {
+        display_name: format!("Move {metric} from {baseline} % to {target} %"),
+        baseline: Some(wire(baseline)),
+        target: Some(wire(target)),
+        unit: pb::Unit::Percent.into(),
+        direction: pb::Direction::Unspecified.into(),
+        metric_binding: Some(pb::MetricBinding {
+            metric: metric.into(),
+        }),
+        ..Default::default()
+    }
+}
+
+/// `YYYY-MM-DD` as a wire date, taken apart without validating (tests send bad dates too).
+pub(crate) fn date(text: &str) -> common::Date {
+    let parts: Vec<i32> = text.split('-').map(|part| part.parse().unwrap()).collect();
+    common::Date {
+        year: parts[0],
+        month: parts[1],
+        day: parts[2],
+    }
+}
+
+/// An RFC 3339 instant.
+pub(crate) fn instant(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// An RFC 3339 instant on the wire.
+pub(crate) fn timestamp(text: &str) -> prost_types::Timestamp {
+    let at = instant(text);
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: at.timestamp_subsec_nanos() as i32,
+    }
+}
+
+/// A wire timestamp as an instant.
+pub(crate) fn from_timestamp(timestamp: Option<&prost_types::Timestamp>) -> DateTime<Utc> {
+    let timestamp = timestamp.expect("timestamp is set");
+    DateTime::from_timestamp(timestamp.seconds, timestamp.nanos as u32).unwrap()
+}
+
+/// Decimal text.
+pub(crate) fn dec(text: &str) -> Decimal {
+    parse_decimal(text).unwrap()
+}
+
+/// Decimal text on the wire.
+pub(crate) fn wire(text: &str) -> common::Decimal {
+    common::Decimal { value: text.into() }
+}
+
+/// A wire decimal that must be set.
+pub(crate) fn read(decimal: Option<&common::Decimal>) -> Decimal {
+    dec(&decimal.expect("decimal is set").value)
+}
+
+/// The events of `rows` in the reference implementation's form.
+pub(crate) fn reference_events(rows: &[(&str, &str, &str)]) -> Vec<UserEvent> {
+    rows.iter()
+        .map(|(user, name, occurred)| UserEvent {
+            user_id: (*user).into(),
+            event_name: (*name).into(),
+            occurred_at: instant(occurred),
+        })
+        .collect()
+}
+
+/// Checks the code and that the status carries a devokr `ErrorInfo` with `reason`.
+pub(crate) fn assert_error(status: &Status, code: Code, reason: &str) {
+    assert_eq!(status.code(), code, "{status:?}");
+    let details = status.get_error_details();
+    let info = details
+        .error_info()
+        .unwrap_or_else(|| panic!("no ErrorInfo in {status:?}"));
+    assert_eq!(info.reason, reason, "{status:?}");
+    assert_eq!(info.domain, "devokr.dev", "{status:?}");
+}
+
+/// The `(field, description)` of every BadRequest violation of an INVALID_ARGUMENT status
+/// (checked to carry its ErrorInfo).
+pub(crate) fn violations(status: &Status) -> Vec<(String, String)> {
+    assert_error(status, Code::InvalidArgument, "INVALID_ARGUMENT");
+    status
+        .get_error_details()
+        .bad_request()
+        .unwrap_or_else(|| panic!("no BadRequest in {status:?}"))
+        .field_violations
+        .iter()
+        .map(|violation| (violation.field.clone(), violation.description.clone()))
+        .collect()
+}
+
+/// The fields named by the violations of an INVALID_ARGUMENT status.
+pub(crate) fn violated_fields(status: &Status) -> BTreeSet<String> {
+    violations(status)
+        .into_iter()
+        .map(|(field, _)| field)
+        .collect()
+}
+
+/// The fields, as a set, for comparing with [`violated_fields`].
+pub(crate) fn fields(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|name| (*name).to_owned()).collect()
+}
