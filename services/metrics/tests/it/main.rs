@@ -7,6 +7,7 @@
 
 mod api;
 mod bad_input;
+mod binary;
 
 mod cdnow;
 mod evaluate;
