@@ -336,6 +336,9 @@ fn unit_name(unit: Unit) -> &'static str {
     match unit {
         Unit::Percent => "percent",
         Unit::Number => "number",
+        Unit::Currency => "currency",
+        Unit::Duration => "duration",
+        Unit::Score => "score",
         Unit::Unspecified => "unspecified",
     }
 }

@@ -77,6 +77,28 @@ pub fn start_of_day(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
     DateTime::from_timestamp(after, 0).unwrap_or_else(|| midnight.and_utc())
 }
 
+/// Share of `[from, to)` elapsed at `at`: 0 at or before `from`, 1 at or after `to`, in between
+/// elapsed time over total time, normalized and exact to the microsecond.
+pub(crate) fn share_elapsed(from: DateTime<Utc>, to: DateTime<Utc>, at: DateTime<Utc>) -> Decimal {
+    // `to` first: an empty span (a skipped day, or `to <= from`) is over at once and never
+    // divides by zero.
+    if at >= to {
+        return Decimal::ONE;
+    }
+    if at <= from {
+        return Decimal::ZERO;
+    }
+    // Spans are clamped into a cycle of years 1 to 9999 by every caller.
+    let microseconds = |duration: chrono::TimeDelta| {
+        Decimal::from(
+            duration
+                .num_microseconds()
+                .expect("a span within a cycle has fewer than 2^63 microseconds"),
+        )
+    };
+    (microseconds(at - from) / microseconds(to - from)).normalize()
+}
+
 /// A cycle: calendar days `start_date..=end_date` in `time_zone`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Cycle {
@@ -154,22 +176,7 @@ impl Cycle {
     /// end, in between elapsed time over total time (real time, so DST days count as 23 or 25
     /// hours), normalized. Exact to the microsecond.
     pub fn expected_progress_linear(&self, at: DateTime<Utc>) -> Decimal {
-        let (start, end) = (self.start_time(), self.end_time());
-        // End first: a cycle made only of a skipped day has start == end and is over at once.
-        if at >= end {
-            return Decimal::ONE;
-        }
-        if at <= start {
-            return Decimal::ZERO;
-        }
-        let microseconds = |duration: chrono::TimeDelta| {
-            Decimal::from(
-                duration
-                    .num_microseconds()
-                    .expect("a cycle within years 1 to 9999 spans fewer than 2^63 microseconds"),
-            )
-        };
-        (microseconds(at - start) / microseconds(end - start)).normalize()
+        share_elapsed(self.start_time(), self.end_time(), at)
     }
 
     /// Calendar days in the cycle (`end_date − start_date + 1`).

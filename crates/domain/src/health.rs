@@ -1,20 +1,24 @@
-//! Health of key results and objectives, each with a one-line explanation a person can act on.
+//! Health of key results and objectives, each with a one-line explanation a person can act on
+//! and the numbers that produced it.
 //!
 //! A key result's health compares its clamped progress with the progress expected at this point
-//! of the cycle (linear), using ratio bands (UpRaise's preset by default, see
-//! `reference/okr-products.md` §2.11 and §4.2). A value that cannot be read is stale, never a
-//! silent zero; an empty population is "no data". An objective is as healthy as its worst key
-//! result (Perdoo's rule), ignoring key results without data.
+//! of the cycle (linear, or a curve of interim targets), using ratio bands (UpRaise's preset by
+//! default, see `reference/okr-products.md` §2.11 and §4.2), and checks that its last value is
+//! fresh. A value that cannot be read or is overdue is stale, never a silent zero; an empty
+//! population is "no data". A manual confidence is shown beside the computed health and never
+//! changes it. An objective is as healthy as its worst key result (Perdoo's rule), ignoring key
+//! results without data, or, when set to weighted, as its weighted progress.
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::cycle::Cycle;
+use crate::cycle::{Cycle, share_elapsed};
 use crate::decimal::format_for_display;
-use crate::progress::Progress;
+use crate::progress::{Progress, WeightError};
+use crate::rollup::{RollupChild, objective_progress};
 
 /// Fraction digits of numbers in explanations.
 pub const EXPLANATION_PLACES: u32 = 2;
@@ -97,10 +101,22 @@ pub struct PaceBandsError {
 }
 
 impl PaceBands {
-    /// UpRaise's preset: on track from 0.95 × expected, at risk from 0.75 × expected.
+    /// UpRaise's preset, the default: on track from 0.95 × expected, at risk from 0.75 ×.
     pub const UPRAISE: Self = Self {
         on_track_ratio: Decimal::from_parts(95, 0, 0, false, 2),
         at_risk_ratio: Decimal::from_parts(75, 0, 0, false, 2),
+    };
+
+    /// Tability's preset: on track from 0.70 × expected, at risk from 0.50 ×. Tability says
+    /// "above 70 %" for green; here the boundary itself is on track, as in every preset.
+    ///
+    /// BurningOKR (off track when progress − expected < −0.4, at risk < −0.2) and Engagedly
+    /// (on track while expected − progress < 16.5 points, at risk up to 33) compare a
+    /// difference in points, not a ratio: no ratio gives the same verdicts at every point of the
+    /// cycle, so they are not offered as ratio presets.
+    pub const TABILITY: Self = Self {
+        on_track_ratio: Decimal::from_parts(70, 0, 0, false, 2),
+        at_risk_ratio: Decimal::from_parts(50, 0, 0, false, 2),
     };
 
     /// Bands with `0 <= at_risk_ratio <= on_track_ratio <= 1`.
@@ -139,37 +155,348 @@ pub enum Reading {
     Unavailable(String),
 }
 
+/// A manual confidence from 0 (no chance) to 1 (certain), given with a check-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Confidence(Decimal);
+
+/// Why a confidence was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("confidence {value} is outside 0 to 1; give 0 for no chance up to 1 for certain")]
+pub struct ConfidenceError {
+    /// The rejected value.
+    pub value: Decimal,
+}
+
+impl Confidence {
+    /// A confidence in `[0, 1]`.
+    pub fn new(value: Decimal) -> Result<Self, ConfidenceError> {
+        if Decimal::ZERO <= value && value <= Decimal::ONE {
+            Ok(Self(value.normalize()))
+        } else {
+            Err(ConfidenceError { value })
+        }
+    }
+
+    /// The value in `[0, 1]`.
+    pub fn value(self) -> Decimal {
+        self.0
+    }
+}
+
+/// How often a key result is expected to get a value, and how late it may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Freshness {
+    cadence: TimeDelta,
+    grace: TimeDelta,
+}
+
+/// Why a freshness setting was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FreshnessError {
+    /// The cadence is zero or negative.
+    #[error("update cadence must be longer than zero, got {seconds} seconds")]
+    CadenceNotPositive {
+        /// The rejected cadence in seconds.
+        seconds: i64,
+    },
+    /// The grace period is negative.
+    #[error("grace period cannot be negative, got {seconds} seconds; use zero for no grace")]
+    NegativeGrace {
+        /// The rejected grace in seconds.
+        seconds: i64,
+    },
+}
+
+impl Freshness {
+    /// A value is due every `cadence` (longer than zero) and may be `grace` (zero or more) late.
+    pub fn new(cadence: TimeDelta, grace: TimeDelta) -> Result<Self, FreshnessError> {
+        if cadence <= TimeDelta::zero() {
+            return Err(FreshnessError::CadenceNotPositive {
+                seconds: cadence.num_seconds(),
+            });
+        }
+        if grace < TimeDelta::zero() {
+            return Err(FreshnessError::NegativeGrace {
+                seconds: grace.num_seconds(),
+            });
+        }
+        Ok(Self { cadence, grace })
+    }
+
+    /// The expected time between values.
+    pub fn cadence(&self) -> TimeDelta {
+        self.cadence
+    }
+
+    /// How late a value may be before it is stale.
+    pub fn grace(&self) -> TimeDelta {
+        self.grace
+    }
+
+    /// Whether a value `age` old is overdue: older than cadence + grace.
+    pub fn is_overdue(&self, age: TimeDelta) -> bool {
+        age > self.cadence + self.grace
+    }
+}
+
+/// One interim target: the progress expected by an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InterimTarget {
+    /// The instant.
+    pub at: DateTime<Utc>,
+    /// Progress expected by then, in `[0, 1]`.
+    pub progress: Decimal,
+}
+
+/// How the expected progress grows over a cycle.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub enum ExpectedCurve {
+    /// From 0 at the start to 1 at the end, evenly in real time.
+    #[default]
+    Linear,
+    /// Piecewise linear through (cycle start, 0), the interim targets, and (cycle end, 1)
+    /// (Viva Goals' phased targets); see [`ExpectedCurve::validate`].
+    Interim(Vec<InterimTarget>),
+}
+
+/// Why interim targets do not make an expected-progress curve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CurveError {
+    /// An interim target is not strictly inside the cycle.
+    #[error(
+        "interim target {index} at {at} is not inside the cycle [{start}, {end}); move it after the cycle's start and before its end"
+    )]
+    OutsideCycle {
+        /// Zero-based index of the target.
+        index: usize,
+        /// Its instant.
+        at: DateTime<Utc>,
+        /// The cycle's first instant.
+        start: DateTime<Utc>,
+        /// The first instant after the cycle.
+        end: DateTime<Utc>,
+    },
+    /// An interim target's progress is outside `[0, 1]`.
+    #[error("interim target {index} expects progress {progress}; expected progress is from 0 to 1")]
+    ProgressOutOfRange {
+        /// Zero-based index of the target.
+        index: usize,
+        /// The rejected progress.
+        progress: Decimal,
+    },
+    /// An interim target is not later than the one before it.
+    #[error(
+        "interim target {index} is not later than the one before it; list interim targets in time order, one per instant"
+    )]
+    NotInTimeOrder {
+        /// Zero-based index of the target.
+        index: usize,
+    },
+    /// An interim target expects less than the one before it.
+    #[error(
+        "interim target {index} expects progress {progress}, less than the {previous} expected before it; expected progress cannot fall"
+    )]
+    Decreasing {
+        /// Zero-based index of the target.
+        index: usize,
+        /// Its progress.
+        progress: Decimal,
+        /// The progress of the target before it.
+        previous: Decimal,
+    },
+}
+
+impl ExpectedCurve {
+    /// A validated curve of interim targets for `cycle`.
+    pub fn interim(targets: Vec<InterimTarget>, cycle: &Cycle) -> Result<Self, CurveError> {
+        let curve = Self::Interim(targets);
+        curve.validate(cycle)?;
+        Ok(curve)
+    }
+
+    /// Checks that the interim targets are strictly inside the cycle, strictly later one after
+    /// the other, with progress in `[0, 1]` that never falls. A linear curve is always valid.
+    pub fn validate(&self, cycle: &Cycle) -> Result<(), CurveError> {
+        let Self::Interim(targets) = self else {
+            return Ok(());
+        };
+        let (start, end) = (cycle.start_time(), cycle.end_time());
+        let mut previous: Option<&InterimTarget> = None;
+        for (index, target) in targets.iter().enumerate() {
+            if !(start < target.at && target.at < end) {
+                return Err(CurveError::OutsideCycle {
+                    index,
+                    at: target.at,
+                    start,
+                    end,
+                });
+            }
+            if !(Decimal::ZERO <= target.progress && target.progress <= Decimal::ONE) {
+                return Err(CurveError::ProgressOutOfRange {
+                    index,
+                    progress: target.progress,
+                });
+            }
+            if let Some(previous) = previous {
+                if target.at <= previous.at {
+                    return Err(CurveError::NotInTimeOrder { index });
+                }
+                if target.progress < previous.progress {
+                    return Err(CurveError::Decreasing {
+                        index,
+                        progress: target.progress,
+                        previous: previous.progress,
+                    });
+                }
+            }
+            previous = Some(target);
+        }
+        Ok(())
+    }
+
+    /// Progress expected at `at`: 0 until the cycle starts, 1 once it has ended, in between the
+    /// curve's value, interpolated in real time between its points.
+    ///
+    /// Meant for a validated curve; an unvalidated one still gives a value in `[0, 1]` (its
+    /// points are clamped into the cycle and its result into `[0, 1]`) and never panics.
+    pub fn expected(&self, cycle: &Cycle, at: DateTime<Utc>) -> Decimal {
+        let Self::Interim(targets) = self else {
+            return cycle.expected_progress_linear(at);
+        };
+        let (start, end) = (cycle.start_time(), cycle.end_time());
+        if at >= end {
+            return Decimal::ONE;
+        }
+        let points = targets
+            .iter()
+            .map(|target| (target.at.clamp(start, end), target.progress))
+            .chain([(end, Decimal::ONE)]);
+        let mut previous = (start, Decimal::ZERO);
+        for point in points {
+            if at < point.0 {
+                let (from, to) = (previous, point);
+                let share = share_elapsed(from.0, to.0, at);
+                return (from.1 + (to.1 - from.1) * share)
+                    .clamp(Decimal::ZERO, Decimal::ONE)
+                    .normalize();
+            }
+            previous = point;
+        }
+        Decimal::ONE
+    }
+}
+
+/// Everything a key result's health is judged from.
+#[derive(Debug, Clone, Copy)]
+pub struct HealthInputs<'a> {
+    /// The current value, as far as it could be read.
+    pub reading: &'a Reading,
+    /// The cycle the key result belongs to.
+    pub cycle: &'a Cycle,
+    /// The instant of judging ("now", or a past instant for history).
+    pub at: DateTime<Utc>,
+    /// How progress is expected to grow.
+    pub curve: &'a ExpectedCurve,
+    /// When the latest value was measured, if there is one.
+    pub last_value_at: Option<DateTime<Utc>>,
+    /// The update cadence and grace, if the key result has one.
+    pub freshness: Option<Freshness>,
+    /// The latest manual confidence, if one was given.
+    pub confidence: Option<Confidence>,
+}
+
+/// The numbers an assessment was made from, so a caller can show what produced it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AssessmentInputs {
+    /// Clamped progress that was judged (for an objective judged by its worst key result, the
+    /// lowest progress among the key results with the worst health); `None` without a value.
+    pub progress: Option<Decimal>,
+    /// Expected progress at the instant of judging.
+    pub expected_progress: Decimal,
+    /// 1-based day of the cycle at the instant of judging (see [`Cycle::day_of_cycle`]).
+    pub day_of_cycle: u32,
+    /// Days in the cycle.
+    pub total_days: u32,
+    /// Age of the latest value in whole seconds, if known (never negative).
+    pub last_value_age_seconds: Option<i64>,
+    /// The manual confidence shown beside the health.
+    pub confidence: Option<Confidence>,
+}
+
 /// Health with the numbers behind it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Assessment {
     /// The health.
     pub health: Health,
-    /// Linear expected progress of the cycle at the time of assessing.
+    /// Expected progress of the cycle at the time of assessing.
     pub expected_progress: Decimal,
     /// One line saying why, with the numbers rounded for display.
     pub explanation: String,
+    /// The numbers used.
+    pub inputs: AssessmentInputs,
 }
 
 fn show(value: Decimal) -> String {
     format_for_display(value, EXPLANATION_PLACES)
 }
 
-/// Health of a key result at `at`. Rules, first match wins:
-/// 1. unreadable value → stale;
-/// 2. empty population → no data;
-/// 3. raw progress ≥ 1 → achieved (even after the cycle ended);
-/// 4. cycle ended → missed;
-/// 5. clamped progress against expected × bands → on track, at risk or off track (always on
-///    track while nothing is expected yet).
-pub fn assess_key_result(
-    reading: &Reading,
-    cycle: &Cycle,
-    at: DateTime<Utc>,
-    bands: &PaceBands,
-) -> Assessment {
-    let expected = cycle.expected_progress_linear(at);
-    let (health, explanation) = match reading {
-        Reading::Unavailable(reason) => {
+/// `span` in words with one unit: the largest of days, hours, minutes and seconds that fits
+/// (`exact`: that divides it, for settings such as "every 36 hours"; otherwise the whole count
+/// rounded down, for ages such as "9 days").
+fn span_words(span: TimeDelta, exact: bool) -> String {
+    const UNITS: [(i64, &str); 4] = [
+        (86_400, "day"),
+        (3_600, "hour"),
+        (60, "minute"),
+        (1, "second"),
+    ];
+    let seconds = span.num_seconds();
+    let (unit_seconds, name) = UNITS
+        .into_iter()
+        .find(|&(unit_seconds, _)| {
+            if exact {
+                seconds % unit_seconds == 0 && seconds != 0
+            } else {
+                seconds >= unit_seconds
+            }
+        })
+        .unwrap_or(UNITS[3]);
+    let count = seconds / unit_seconds;
+    let plural = if count == 1 { "" } else { "s" };
+    format!("{count} {name}{plural}")
+}
+
+/// Health of a key result. Rules, first match wins:
+/// 1. unreadable value → stale, with the reason;
+/// 2. latest value older than cadence + grace → stale;
+/// 3. empty population → no data;
+/// 4. raw progress ≥ 1 → achieved (even after the cycle ended);
+/// 5. cycle ended → missed;
+/// 6. clamped progress against the curve's expected progress × bands → on track, at risk or
+///    off track (always on track while nothing is expected yet).
+///
+/// The explanation states the verdict's numbers, then the age of the latest value (when known
+/// and not already the reason) and the manual confidence (when given), which never changes the
+/// health.
+pub fn assess(inputs: &HealthInputs<'_>, bands: &PaceBands) -> Assessment {
+    let HealthInputs {
+        reading,
+        cycle,
+        at,
+        curve,
+        last_value_at,
+        freshness,
+        confidence,
+    } = *inputs;
+    let expected = curve.expected(cycle, at);
+    // A value measured after `at` (clock skew) counts as just measured.
+    let age = last_value_at.map(|measured| (at - measured).max(TimeDelta::zero()));
+    let overdue = match (age, freshness) {
+        (Some(age), Some(freshness)) if freshness.is_overdue(age) => Some((age, freshness)),
+        _ => None,
+    };
+    let (health, mut explanation) = match (reading, overdue) {
+        (Reading::Unavailable(reason), _) => {
             let reason = if reason.trim().is_empty() {
                 "no reason given"
             } else {
@@ -177,28 +504,81 @@ pub fn assess_key_result(
             };
             (Health::Stale, format!("value could not be read: {reason}"))
         }
-        Reading::Undefined => (
+        (_, Some((age, freshness))) => {
+            let mut text = format!(
+                "last value {} ago; expected every {}",
+                span_words(age, false),
+                span_words(freshness.cadence, true)
+            );
+            if !freshness.grace.is_zero() {
+                text.push_str(&format!(" (+{} grace)", span_words(freshness.grace, true)));
+            }
+            (Health::Stale, text)
+        }
+        (Reading::Undefined, None) => (
             Health::NoData,
             "no value yet: the metric's population is empty".to_owned(),
         ),
-        Reading::Value(progress) if progress.target_met => (
+        (Reading::Value(progress), None) if progress.target_met => (
             Health::Achieved,
             format!("target reached: progress {}", show(progress.raw)),
         ),
-        Reading::Value(progress) if cycle.has_ended(at) => (
+        (Reading::Value(progress), None) if cycle.has_ended(at) => (
             Health::Missed,
             format!(
                 "cycle ended with progress {} (target not reached)",
                 show(progress.raw)
             ),
         ),
-        Reading::Value(progress) => assess_pace(progress, expected, cycle, at, bands),
+        (Reading::Value(progress), None) => assess_pace(progress, expected, cycle, at, bands),
     };
+    let age_is_the_reason = overdue.is_some() && !matches!(reading, Reading::Unavailable(_));
+    if let Some(age) = age
+        && !age_is_the_reason
+    {
+        explanation.push_str(&format!("; last value {} ago", span_words(age, false)));
+    }
+    if let Some(confidence) = confidence {
+        explanation.push_str(&format!("; confidence {}", show(confidence.value())));
+    }
+    let (day_of_cycle, total_days) = cycle.day_of_cycle(at);
     Assessment {
         health,
         expected_progress: expected,
         explanation,
+        inputs: AssessmentInputs {
+            progress: match reading {
+                Reading::Value(progress) => Some(progress.clamped),
+                Reading::Undefined | Reading::Unavailable(_) => None,
+            },
+            expected_progress: expected,
+            day_of_cycle,
+            total_days,
+            last_value_age_seconds: age.map(|age| age.num_seconds()),
+            confidence,
+        },
     }
+}
+
+/// [`assess`] with the linear curve, no freshness check and no confidence.
+pub fn assess_key_result(
+    reading: &Reading,
+    cycle: &Cycle,
+    at: DateTime<Utc>,
+    bands: &PaceBands,
+) -> Assessment {
+    assess(
+        &HealthInputs {
+            reading,
+            cycle,
+            at,
+            curve: &ExpectedCurve::Linear,
+            last_value_at: None,
+            freshness: None,
+            confidence: None,
+        },
+        bands,
+    )
 }
 
 fn assess_pace(
@@ -235,6 +615,105 @@ fn assess_pace(
     (health, explanation)
 }
 
+/// How an objective's health follows its children.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum ObjectiveHealthMode {
+    /// The worst child's health, ignoring children with no data (Perdoo's rule).
+    #[default]
+    Worst,
+    /// The objective's weighted progress judged like a key result's, with the same bands.
+    Weighted,
+}
+
+/// A child of an objective, as its health sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ObjectiveChild {
+    /// The child's health.
+    pub health: Health,
+    /// The child's clamped progress; `None` without data.
+    pub clamped: Option<Decimal>,
+    /// The child's relative weight (used by [`ObjectiveHealthMode::Weighted`] only).
+    pub weight: Decimal,
+}
+
+/// Health of an objective from its (included) children.
+///
+/// [`ObjectiveHealthMode::Worst`] is [`assess_objective`]; weights do not matter there.
+/// [`ObjectiveHealthMode::Weighted`] takes the weighted mean of the children's clamped progress
+/// ([`objective_progress`]: children without progress are left out, bad weights are an error)
+/// and judges it with the rules of [`assess`] on the linear curve: achieved at 1, missed once
+/// the cycle ended, otherwise the pace bands; no data when no child has progress.
+pub fn assess_objective_with(
+    children: &[ObjectiveChild],
+    mode: ObjectiveHealthMode,
+    cycle: &Cycle,
+    at: DateTime<Utc>,
+    bands: &PaceBands,
+) -> Result<Assessment, WeightError> {
+    if mode == ObjectiveHealthMode::Worst {
+        let pairs: Vec<(Health, Option<Decimal>)> = children
+            .iter()
+            .map(|child| (child.health, child.clamped))
+            .collect();
+        return Ok(assess_objective(&pairs, cycle, at));
+    }
+    let rollup: Vec<RollupChild> = children
+        .iter()
+        .map(|child| RollupChild {
+            weight: child.weight,
+            clamped: child.clamped,
+            included: true,
+        })
+        .collect();
+    let reading = match objective_progress(&rollup)? {
+        Some(progress) => Reading::Value(Progress::from_raw(progress)),
+        None => {
+            return Ok(no_data_objective(children.len(), cycle, at));
+        }
+    };
+    let mut assessment = assess_key_result(&reading, cycle, at, bands);
+    let with_data = children
+        .iter()
+        .filter(|child| child.clamped.is_some())
+        .count();
+    assessment.explanation.push_str(&format!(
+        "; weighted mean of {with_data} of {} key results with data",
+        children.len()
+    ));
+    Ok(assessment)
+}
+
+fn objective_inputs(
+    progress: Option<Decimal>,
+    cycle: &Cycle,
+    at: DateTime<Utc>,
+) -> AssessmentInputs {
+    let (day_of_cycle, total_days) = cycle.day_of_cycle(at);
+    AssessmentInputs {
+        progress,
+        expected_progress: cycle.expected_progress_linear(at),
+        day_of_cycle,
+        total_days,
+        last_value_age_seconds: None,
+        confidence: None,
+    }
+}
+
+fn no_data_objective(children: usize, cycle: &Cycle, at: DateTime<Utc>) -> Assessment {
+    let explanation = if children == 0 {
+        "no key results yet".to_owned()
+    } else {
+        format!("no key result has data yet (0 of {children})")
+    };
+    let inputs = objective_inputs(None, cycle, at);
+    Assessment {
+        health: Health::NoData,
+        expected_progress: inputs.expected_progress,
+        explanation,
+        inputs,
+    }
+}
+
 /// Health of an objective from its key results' `(health, clamped progress)`: the worst
 /// health by [`Health::severity`], ignoring key results with no data; no data if none has
 /// data. The explanation names the worst health and, when known, the lowest progress among
@@ -244,7 +723,6 @@ pub fn assess_objective(
     cycle: &Cycle,
     at: DateTime<Utc>,
 ) -> Assessment {
-    let expected_progress = cycle.expected_progress_linear(at);
     let with_data: Vec<&(Health, Option<Decimal>)> = children
         .iter()
         .filter(|(health, _)| *health != Health::NoData)
@@ -254,16 +732,7 @@ pub fn assess_objective(
         .map(|(health, _)| *health)
         .max_by_key(|h| h.severity())
     else {
-        let explanation = if children.is_empty() {
-            "no key results yet".to_owned()
-        } else {
-            format!("no key result has data yet (0 of {})", children.len())
-        };
-        return Assessment {
-            health: Health::NoData,
-            expected_progress,
-            explanation,
-        };
+        return no_data_objective(children.len(), cycle, at);
     };
     let lowest_progress_of_worst = with_data
         .iter()
@@ -273,14 +742,16 @@ pub fn assess_objective(
     let progress_text = lowest_progress_of_worst
         .map(|progress| format!(" at progress {}", show(progress)))
         .unwrap_or_default();
+    let inputs = objective_inputs(lowest_progress_of_worst, cycle, at);
     Assessment {
         health: worst,
-        expected_progress,
+        expected_progress: inputs.expected_progress,
         explanation: format!(
             "worst key result is {worst}{progress_text} ({} of {} key results have data)",
             with_data.len(),
             children.len()
         ),
+        inputs,
     }
 }
 

@@ -11,7 +11,14 @@ use std::fmt;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::key_result::Zone;
+
 /// Version of the progress formula; stored with every snapshot so history survives a change.
+///
+/// Version 1 covers every key-result kind of [`crate::key_result`]: the metric formula above
+/// (unchanged since it was first stored) and the threshold, binary, milestone and manual percent
+/// formulas, which were introduced together with the `zone` field. Adding `zone` changed no
+/// number of a stored metric snapshot, so the version stays 1.
 pub const PROGRESS_FORMULA_VERSION: i32 = 1;
 
 /// Which way a metric must move to reach its target.
@@ -98,12 +105,16 @@ pub struct Progress {
     pub over_achieved: bool,
     /// `raw >= 1`.
     pub target_met: bool,
+    /// Where the value stands among commit, target and stretch levels; `None` when the key
+    /// result has no such levels (see [`crate::key_result::MetricKeyResult`]).
+    #[serde(default)]
+    pub zone: Option<Zone>,
     /// [`PROGRESS_FORMULA_VERSION`] at the time of computing.
     pub formula_version: i32,
 }
 
 impl Progress {
-    /// Progress from a raw value, deriving the clamped value and the flags.
+    /// Progress from a raw value, deriving the clamped value and the flags; no zone.
     pub fn from_raw(raw: Decimal) -> Self {
         let raw = raw.normalize();
         Self {
@@ -112,6 +123,7 @@ impl Progress {
             below_baseline: raw < Decimal::ZERO,
             over_achieved: raw > Decimal::ONE,
             target_met: raw >= Decimal::ONE,
+            zone: None,
             formula_version: PROGRESS_FORMULA_VERSION,
         }
     }
@@ -214,27 +226,36 @@ pub fn weighted_mean(items: &[(Decimal, Decimal)]) -> Result<Option<Decimal>, We
     if items.is_empty() {
         return Ok(None);
     }
+    let total_weight = total_weight(items.iter().map(|&(weight, _)| weight).enumerate())?;
     let mut weighted_sum = Decimal::ZERO;
-    let mut total_weight = Decimal::ZERO;
-    for (index, &(weight, progress)) in items.iter().enumerate() {
-        if weight < Decimal::ZERO {
-            return Err(WeightError::Negative { index, weight });
-        }
+    for &(weight, progress) in items {
         weighted_sum = weight
             .checked_mul(progress)
             .and_then(|product| weighted_sum.checked_add(product))
             .ok_or(WeightError::Overflow)?;
-        total_weight = total_weight
-            .checked_add(weight)
-            .ok_or(WeightError::Overflow)?;
-    }
-    if total_weight.is_zero() {
-        return Err(WeightError::AllZero);
     }
     let mean = weighted_sum
         .checked_div(total_weight)
         .ok_or(WeightError::Overflow)?;
     Ok(Some(mean.normalize()))
+}
+
+/// The sum of `(index, weight)` weights, rejecting a negative weight (named by its index), a sum
+/// that overflows, and a sum of zero. The one place weights are validated.
+pub(crate) fn total_weight(
+    weights: impl IntoIterator<Item = (usize, Decimal)>,
+) -> Result<Decimal, WeightError> {
+    let mut total = Decimal::ZERO;
+    for (index, weight) in weights {
+        if weight < Decimal::ZERO {
+            return Err(WeightError::Negative { index, weight });
+        }
+        total = total.checked_add(weight).ok_or(WeightError::Overflow)?;
+    }
+    if total.is_zero() {
+        return Err(WeightError::AllZero);
+    }
+    Ok(total)
 }
 
 #[cfg(test)]

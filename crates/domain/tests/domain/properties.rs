@@ -10,22 +10,23 @@ use proptest::prelude::*;
 
 /// Decimals of at most 16 digits, up to 6 of them fraction digits: wide enough to matter,
 /// small enough that every difference is exact.
-fn decimal() -> impl Strategy<Value = Decimal> {
+pub(crate) fn decimal() -> impl Strategy<Value = Decimal> {
     (-9_999_999_999_999_999i64..=9_999_999_999_999_999, 0u32..=6)
         .prop_map(|(mantissa, scale)| Decimal::new(mantissa, scale))
 }
 
 /// Two different decimals, ordered `(low, high)`.
-fn distinct_pair() -> impl Strategy<Value = (Decimal, Decimal)> {
+pub(crate) fn distinct_pair() -> impl Strategy<Value = (Decimal, Decimal)> {
     (decimal(), decimal())
         .prop_filter("baseline and target differ", |(a, b)| a != b)
         .prop_map(|(a, b)| if a < b { (a, b) } else { (b, a) })
 }
 
 /// Zones with DST, zones east and west of UTC, and a half-hour zone.
-const ZONES: [Tz; 9] = [
+pub(crate) const ZONES: [Tz; 10] = [
     Tz::UTC,
     Tz::Europe__Berlin,
+    Tz::America__New_York,
     Tz::America__Los_Angeles,
     Tz::America__Santiago,
     Tz::America__Havana,
@@ -35,7 +36,7 @@ const ZONES: [Tz; 9] = [
     Tz::Australia__Lord_Howe,
 ];
 
-fn zone() -> impl Strategy<Value = Tz> {
+pub(crate) fn zone() -> impl Strategy<Value = Tz> {
     proptest::sample::select(ZONES.to_vec())
 }
 
@@ -44,7 +45,7 @@ fn date() -> impl Strategy<Value = NaiveDate> {
     (0u64..25_000).prop_map(|days| NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + Days::new(days))
 }
 
-fn cycle() -> impl Strategy<Value = Cycle> {
+pub(crate) fn cycle() -> impl Strategy<Value = Cycle> {
     (date(), 0u64..400, zone()).prop_map(|(start, extra_days, tz)| {
         Cycle::new(start, start + Days::new(extra_days), tz).unwrap()
     })

@@ -87,6 +87,7 @@ pub(super) fn cycle(cycle: Cycle) -> pb::Cycle {
         end_time: Some(timestamp(cycle.period.end_time())),
         create_time: Some(timestamp(cycle.create_time)),
         etag: etag(cycle.version),
+        ..Default::default()
     }
 }
 
@@ -140,6 +141,7 @@ pub(super) fn objective(objective: Objective) -> pb::Objective {
         cycle: objective.cycle.to_string(),
         create_time: Some(timestamp(objective.create_time)),
         etag: etag(objective.version),
+        ..Default::default()
     }
 }
 
@@ -161,7 +163,8 @@ pub(super) fn new_key_result(
     let unit = violations.check(match pb::Unit::try_from(key_result.unit) {
         Ok(pb::Unit::Percent) => Ok(Unit::Percent),
         Ok(pb::Unit::Number) => Ok(Unit::Number),
-        Ok(pb::Unit::Unspecified) | Err(_) => Err(FieldViolation::new(
+        Ok(pb::Unit::Unspecified | pb::Unit::Currency | pb::Unit::Duration | pb::Unit::Score)
+        | Err(_) => Err(FieldViolation::new(
             "key_result.unit",
             "is required: UNIT_PERCENT or UNIT_NUMBER",
         )),
@@ -255,6 +258,7 @@ pub(super) fn key_result(key_result: KeyResult) -> pb::KeyResult {
         weight: Some(key_result.weight.into()),
         create_time: Some(timestamp(key_result.create_time)),
         etag: etag(key_result.version),
+        ..Default::default()
     }
 }
 
@@ -266,6 +270,7 @@ fn progress(progress: Progress) -> pb::Progress {
         over_achieved: progress.over_achieved,
         target_met: progress.target_met,
         formula_version: PROGRESS_FORMULA_VERSION,
+        ..Default::default()
     }
 }
 
@@ -299,6 +304,7 @@ pub(super) fn key_result_status(status: KeyResultStatus) -> pb::KeyResultStatus 
         health: health(status.assessment.health).into(),
         explanation: status.assessment.explanation,
         evaluation_time: Some(timestamp(status.evaluation_time)),
+        ..Default::default()
     }
 }
 

@@ -248,6 +248,7 @@ async fn reading_what_does_not_exist_is_not_found() {
         .get_key_result_status(pb::GetKeyResultStatusRequest {
             name: name.into(),
             evaluation_time: None,
+            read_time: None,
         })
         .await;
     check(result.map(|response| response.map(drop)), name);
@@ -449,6 +450,7 @@ async fn objectives_are_listed_page_by_page_in_creation_order() {
                 parent: TENANT.into(),
                 page_size: 2,
                 page_token: page_token.clone(),
+                ..Default::default()
             })
             .await
             .unwrap()
@@ -474,6 +476,7 @@ async fn objectives_are_listed_page_by_page_in_creation_order() {
             parent: TENANT.into(),
             page_size: 0,
             page_token: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -487,6 +490,7 @@ async fn objectives_are_listed_page_by_page_in_creation_order() {
             parent: TENANT.into(),
             page_size: -1,
             page_token: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -496,6 +500,7 @@ async fn objectives_are_listed_page_by_page_in_creation_order() {
             parent: TENANT.into(),
             page_size: 2,
             page_token: "garbage".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();

@@ -89,6 +89,7 @@ async fn status(stack: &Stack, key_result: &str, at: Option<&str>) -> pb::KeyRes
         .get_key_result_status(pb::GetKeyResultStatusRequest {
             name: key_result.into(),
             evaluation_time: at.map(timestamp),
+            read_time: None,
         })
         .await
         .expect("status answers")
@@ -393,6 +394,7 @@ async fn objective_status_is_the_weighted_mean_and_the_worst_health_then_stale_w
         .get_key_result_status(pb::GetKeyResultStatusRequest {
             name: heavy.name.clone(),
             evaluation_time: Some(timestamp(MID_CYCLE)),
+            read_time: None,
         })
         .await
         .expect("a stale status is an answer, not an error")
