@@ -62,6 +62,21 @@ pub enum ServiceError {
         #[source]
         source: anyhow::Error,
     },
+    /// A watch asked to resume after a version whose later changes are no longer kept (the
+    /// gRPC analogue of Kubernetes' 410 Gone): list again and watch from the new version.
+    #[error(
+        "resource version {requested} is too old: changes after it are no longer kept (the oldest kept is {oldest_kept}); list again and watch from the current version"
+    )]
+    ResourceVersionTooOld {
+        /// The version the caller asked to resume after.
+        requested: i64,
+        /// The oldest version still kept.
+        oldest_kept: i64,
+    },
+    /// The server is shutting down; long-lived calls (watches) end with this, and the caller
+    /// retries on another replica, resuming where it was.
+    #[error("server shutting down")]
+    ShuttingDown,
     /// A bug or an unexpected failure inside the service.
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
@@ -97,6 +112,8 @@ impl ServiceError {
             Self::FailedPrecondition { reason, .. } => reason,
             Self::Aborted(_) => "CONCURRENT_CHANGE",
             Self::Unavailable { .. } => "DEPENDENCY_UNAVAILABLE",
+            Self::ResourceVersionTooOld { .. } => "RESOURCE_VERSION_TOO_OLD",
+            Self::ShuttingDown => "SERVER_SHUTTING_DOWN",
             Self::Internal(_) => "INTERNAL",
         }
     }
@@ -177,6 +194,25 @@ impl From<ServiceError> for Status {
                 details.set_retry_info(Some(Duration::from_secs(1)));
                 Code::Unavailable
             }
+            ServiceError::ResourceVersionTooOld {
+                requested,
+                oldest_kept,
+            } => {
+                details.set_error_info(
+                    reason,
+                    ERROR_DOMAIN,
+                    [
+                        ("requestedVersion".to_owned(), requested.to_string()),
+                        ("oldestVersion".to_owned(), oldest_kept.to_string()),
+                    ],
+                );
+                Code::OutOfRange
+            }
+            ServiceError::ShuttingDown => {
+                details.set_error_info(reason, ERROR_DOMAIN, []);
+                details.set_retry_info(Some(Duration::from_millis(100)));
+                Code::Unavailable
+            }
             ServiceError::Internal(source) => {
                 tracing::error!(error = format!("{source:#}"), "internal error");
                 details.set_error_info(reason, ERROR_DOMAIN, []);
@@ -244,6 +280,33 @@ mod tests {
             .cloned()
             .expect("resource info");
         assert_eq!(info.resource_name, "tenants/t/objectives/o/keyResults/k");
+    }
+
+    #[test]
+    fn a_too_old_version_is_out_of_range_and_names_the_oldest_kept() {
+        let status = Status::from(ServiceError::ResourceVersionTooOld {
+            requested: 3,
+            oldest_kept: 17,
+        });
+        assert_eq!(status.code(), Code::OutOfRange);
+        let details = status.get_error_details();
+        let info = details.error_info().expect("error info");
+        assert_eq!(info.reason, "RESOURCE_VERSION_TOO_OLD");
+        assert_eq!(info.metadata["oldestVersion"], "17");
+        assert_eq!(info.metadata["requestedVersion"], "3");
+    }
+
+    #[test]
+    fn shutting_down_is_unavailable_and_retryable() {
+        let status = Status::from(ServiceError::ShuttingDown);
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(status.message(), "server shutting down");
+        let details = status.get_error_details();
+        assert_eq!(
+            details.error_info().expect("error info").reason,
+            "SERVER_SHUTTING_DOWN"
+        );
+        assert!(details.retry_info().is_some());
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod client;
 pub mod db;
 pub mod error;
 pub mod local_postgres;
+pub mod outbox;
 pub mod paging;
 pub mod request;
 pub mod server;

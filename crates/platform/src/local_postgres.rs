@@ -29,6 +29,8 @@ use sqlx::{Connection, PgConnection};
 const DIR_PREFIX: &str = "devokr-pg-";
 const SUPERUSER: &str = "devokr";
 const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// Holds the id of the process that owns a cluster folder.
+const OWNER_FILE: &str = "owner.pid";
 
 /// A running throwaway cluster. Dropping it stops the server and deletes its files.
 #[derive(Debug)]
@@ -105,7 +107,10 @@ impl LocalPostgres {
             .tempdir()
             .context("cannot create a folder for the local PostgreSQL cluster")?
             .keep();
-        let result = Self::init_and_run(binaries, &root, owner.as_ref());
+        // The sweep of other processes keys on this: a cluster whose owner lives is kept.
+        let result = fs::write(root.join(OWNER_FILE), std::process::id().to_string())
+            .context("cannot mark the local PostgreSQL folder as ours")
+            .and_then(|()| Self::init_and_run(binaries, &root, owner.as_ref()));
         if result.is_err() {
             let _ = fs::remove_dir_all(&root);
         }
@@ -334,9 +339,9 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(StdTcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Removes the folders of clusters whose server is gone (their process was killed before it
-/// could clean up). A folder with no server yet is left alone while it is young, since
-/// another process may be initialising it right now.
+/// Removes the folders of clusters whose owning process is gone (it was killed before it could
+/// clean up; its server stopped with it, by the parent-death signal). A folder with no owner
+/// recorded yet is left alone while it is young, since another process is creating it now.
 fn sweep_abandoned_clusters() {
     let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
         return;
@@ -350,7 +355,7 @@ fn sweep_abandoned_clusters() {
             continue;
         }
         let path = entry.path();
-        let abandoned = match server_pid(&path) {
+        let abandoned = match owner_pid(&path) {
             Some(pid) => matches!(kill(pid, None), Err(Errno::ESRCH)),
             None => entry
                 .metadata()
@@ -365,10 +370,9 @@ fn sweep_abandoned_clusters() {
     }
 }
 
-fn server_pid(root: &Path) -> Option<Pid> {
-    let pid_file = fs::read_to_string(root.join("data/postmaster.pid")).ok()?;
-    let pid = pid_file.lines().next()?.trim().parse::<i32>().ok()?;
-    Some(Pid::from_raw(pid))
+fn owner_pid(root: &Path) -> Option<Pid> {
+    let owner = fs::read_to_string(root.join(OWNER_FILE)).ok()?;
+    Some(Pid::from_raw(owner.trim().parse::<i32>().ok()?))
 }
 
 #[cfg(test)]

@@ -115,6 +115,9 @@ pub struct GrpcService {
     pub routes: Routes,
 }
 
+/// How long a stopping service waits for its database connections to close.
+const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// How often a ready service re-checks its dependencies for its health status.
 const PROBE_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -276,7 +279,17 @@ pub async fn serve_with_database(
         shutdown.clone(),
     )
     .await;
-    pool.close().await;
+    // Closing waits for connection attempts still under way (say, to a database that never
+    // came up); a stopping service does not wait on them for long.
+    if tokio::time::timeout(POOL_CLOSE_TIMEOUT, pool.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            service = service_name,
+            "database connections did not close in time"
+        );
+    }
     served
 }
 

@@ -8,14 +8,26 @@ pub mod app;
 pub mod grpc;
 pub mod store;
 
+use std::time::Duration;
+
 use clap::Parser;
-use devokr_platform::server::{CommonArgs, ServiceConfig};
+use devokr_platform::{
+    outbox::ChangeFeed,
+    server::{CommonArgs, ServiceConfig},
+};
 use devokr_proto::metrics::v1::metrics_service_server::MetricsServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 /// The name health checks and reflection use for this service.
 pub const SERVICE_NAME: &str = "devokr.metrics.v1.MetricsService";
+
+/// How often the change feed reads the outbox when nothing wakes it earlier.
+pub const CHANGE_POLL_INTERVAL: Duration = Duration::from_millis(20);
+/// How long changes are kept for watches to resume from.
+pub const CHANGE_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How often changes older than the retention are deleted.
+pub const CHANGE_PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Configuration of the metrics service, from flags and environment.
 #[derive(Debug, Clone, Parser)]
@@ -31,22 +43,31 @@ impl ServiceConfig for Config {
     }
 }
 
-/// Serves the metrics service on `listener` until `shutdown` fires.
+/// Serves the metrics service on `listener` until `shutdown` fires. The change feed (and its
+/// hourly pruning) runs as long as the service; watches end when `shutdown` fires.
 pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let service_shutdown = shutdown.clone();
     devokr_platform::server::serve_with_database(
         &config.common,
         SERVICE_NAME,
         &store::MIGRATOR,
         listener,
         shutdown,
-        |pool| {
-            let app = app::MetricsApp::new(store::MetricsStore::new(pool));
+        move |pool| {
+            let changes = ChangeFeed::start(
+                pool.clone(),
+                store::OUTBOX,
+                CHANGE_POLL_INTERVAL,
+                service_shutdown.clone(),
+            );
+            changes.spawn_pruning(CHANGE_PRUNE_INTERVAL, CHANGE_RETENTION);
+            let app = app::MetricsApp::new(store::MetricsStore::new(pool), changes);
             Ok(tonic::service::Routes::new(
-                MetricsServiceServer::new(grpc::MetricsGrpc::new(app))
+                MetricsServiceServer::new(grpc::MetricsGrpc::new(app, service_shutdown))
                     .max_decoding_message_size(grpc::MAX_MESSAGE_BYTES),
             ))
         },

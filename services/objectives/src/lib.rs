@@ -19,6 +19,9 @@ use tokio_util::sync::CancellationToken;
 /// The name health checks and reflection use for this service.
 pub const SERVICE_NAME: &str = "devokr.objectives.v1.ObjectivesService";
 
+/// How often the outbox is polled for changes made by other replicas.
+const OUTBOX_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Configuration of the objectives service, from flags and environment.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -51,6 +54,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let metrics_channel = devokr_platform::client::lazy_channel(&config.metrics_url)?;
+    // Background work stops with the service.
+    let background = shutdown.child_token();
     devokr_platform::server::serve_with_database(
         &config.common,
         SERVICE_NAME,
@@ -58,12 +63,20 @@ pub async fn run(
         listener,
         shutdown,
         |pool| {
+            let feed = devokr_platform::outbox::ChangeFeed::start(
+                pool.clone(),
+                store::OUTBOX,
+                OUTBOX_POLL_INTERVAL,
+                background.clone(),
+            );
             let app = app::ObjectivesApp::new(
                 store::ObjectivesStore::new(pool),
                 peers::MetricsClient::new(metrics_channel),
+                feed,
             );
+            app::spawn_background(&app, &background);
             Ok(tonic::service::Routes::new(ObjectivesServiceServer::new(
-                grpc::ObjectivesGrpc::new(app),
+                grpc::ObjectivesGrpc::new(app, background),
             )))
         },
     )

@@ -9,12 +9,16 @@ use devokr_domain::{
 };
 use devokr_platform::{
     ServiceError, ServiceResult,
+    outbox::{ChangeFeed, Subscription},
     paging::{Page, PageRequest},
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::store::MetricsStore;
+use crate::store::{MetricsChange, MetricsStore};
+
+/// How long a watch waits for the change feed to start (it reads its table once first).
+const FEED_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Largest batch one ingestion call accepts.
 pub const MAX_EVENTS_PER_BATCH: usize = 10_000;
@@ -65,6 +69,24 @@ pub enum MetricDefinition {
     },
 }
 
+impl MetricDefinition {
+    /// The events the metric is computed from, in definition order (may repeat).
+    pub fn event_names(&self) -> Vec<String> {
+        match self {
+            Self::ActivationRate {
+                start_event,
+                activation_event,
+                ..
+            } => vec![start_event.clone(), activation_event.clone()],
+            Self::CalendarRetention {
+                start_event,
+                return_event,
+                ..
+            } => vec![start_event.clone(), return_event.clone()],
+        }
+    }
+}
+
 /// A stored metric definition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Metric {
@@ -107,11 +129,13 @@ pub struct MetricValue {
 #[derive(Debug, Clone)]
 pub struct MetricsApp {
     store: MetricsStore,
+    changes: ChangeFeed<MetricsChange>,
 }
 
 impl MetricsApp {
-    pub fn new(store: MetricsStore) -> Self {
-        Self { store }
+    /// The use cases on `store`; `changes` tails the store's outbox.
+    pub fn new(store: MetricsStore, changes: ChangeFeed<MetricsChange>) -> Self {
+        Self { store, changes }
     }
 
     /// Stores the valid events of a batch in one transaction; `rejected` were found invalid
@@ -126,8 +150,13 @@ impl MetricsApp {
         let stored = if events.is_empty() {
             0
         } else {
-            self.store.insert_events(tenant, &events).await?
+            self.store
+                .insert_events(tenant, &events, Utc::now())
+                .await?
         };
+        if stored > 0 {
+            self.changes.notify();
+        }
         Ok(IngestOutcome {
             stored,
             duplicates: valid - stored,
@@ -137,7 +166,27 @@ impl MetricsApp {
 
     /// Defines a metric; a retry with the same request id returns the first result.
     pub async fn create_metric(&self, new: NewMetric) -> ServiceResult<Metric> {
-        self.store.insert_metric(&new).await
+        let (metric, created) = self.store.insert_metric(&new, Utc::now()).await?;
+        if created {
+            self.changes.notify();
+        }
+        Ok(metric)
+    }
+
+    /// The changes after version `after` (all tenants; `None`: from now on), in version order.
+    pub async fn watch_changes(
+        &self,
+        after: Option<i64>,
+    ) -> ServiceResult<Subscription<MetricsChange>> {
+        tokio::time::timeout(FEED_START_TIMEOUT, self.changes.subscribe(after))
+            .await
+            .map_err(|_| {
+                ServiceError::unavailable(
+                    "change feed",
+                    anyhow::anyhow!("it has not read its table yet; the database may be down"),
+                )
+            })?
+            .map_err(ServiceError::from)
     }
 
     pub async fn get_metric(&self, name: &MetricName) -> ServiceResult<Metric> {

@@ -2,10 +2,12 @@
 //! case, convert the result. Errors become statuses through `ServiceError`'s one mapping.
 
 mod convert;
+pub mod watch;
 
 use devokr_domain::names::{MetricName, TenantName};
 use devokr_platform::{ServiceError, paging::PageRequest};
 use devokr_proto::metrics::v1::{self as pb, metrics_service_server::MetricsService};
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::app::{MAX_EVENTS_PER_BATCH, MetricsApp};
@@ -13,15 +15,20 @@ use crate::app::{MAX_EVENTS_PER_BATCH, MetricsApp};
 /// Largest request message accepted: a full batch of events with modest properties.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
+/// The parent of `WatchMetricChanges` that watches every tenant.
+pub const EVERY_TENANT: &str = "tenants/-";
+
 /// The `MetricsService` implementation.
 #[derive(Debug, Clone)]
 pub struct MetricsGrpc {
     app: MetricsApp,
+    /// The service's shutdown: watches end with UNAVAILABLE when it fires.
+    shutdown: CancellationToken,
 }
 
 impl MetricsGrpc {
-    pub fn new(app: MetricsApp) -> Self {
-        Self { app }
+    pub fn new(app: MetricsApp, shutdown: CancellationToken) -> Self {
+        Self { app, shutdown }
     }
 }
 
@@ -107,5 +114,35 @@ impl MetricsService for MetricsGrpc {
         let evaluation = convert::evaluation(&request)?;
         let value = self.app.evaluate_metric(&name, evaluation).await?;
         Ok(Response::new(convert::metric_value(value)))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "WatchMetricChanges", parent = %request.get_ref().parent, resume_version = request.get_ref().resume_version))]
+    async fn watch_metric_changes(
+        &self,
+        request: Request<pb::WatchMetricChangesRequest>,
+    ) -> Result<Response<watch::WatchStream>, Status> {
+        let request = request.into_inner();
+        let tenant = if request.parent == EVERY_TENANT {
+            None
+        } else {
+            Some(tenant("parent", &request.parent)?.tenant)
+        };
+        let after = match request.resume_version {
+            0 => None,
+            version if version > 0 => Some(version),
+            version => {
+                return Err(ServiceError::invalid(
+                    "resume_version",
+                    format!("must not be negative, got {version}"),
+                )
+                .into());
+            }
+        };
+        let changes = self.app.watch_changes(after).await?;
+        Ok(Response::new(watch::stream(
+            changes,
+            tenant,
+            self.shutdown.clone(),
+        )))
     }
 }

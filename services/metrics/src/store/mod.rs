@@ -8,13 +8,45 @@ use devokr_domain::{
 use devokr_platform::{
     ServiceError, ServiceResult,
     db::{classify, classify_insert},
+    outbox,
 };
-use sqlx::{PgPool, Row, postgres::PgRow};
+use devokr_proto::prost_types;
+use sqlx::{PgConnection, PgPool, Row, postgres::PgRow};
 
 use crate::app::{Evaluation, Metric, MetricDefinition, NewEvent, NewMetric};
 
 /// The metrics service's migrations; `sqlx.toml` keeps their table in the `metrics` schema.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// The outbox of the metrics service's changes (see `devokr_platform::outbox`).
+pub const OUTBOX: &str = "metrics.outbox";
+
+/// What changed, as stored in a `metrics.outbox` row (the row has the tenant and version).
+/// Prost-encoded: the tags are a storage format, so never renumber or reuse one.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct MetricsChange {
+    /// Event names whose data changed, sorted and distinct: the names of newly stored events,
+    /// or the events a new metric is computed from.
+    #[prost(string, repeated, tag = "1")]
+    pub event_names: Vec<String>,
+    /// When the change was made.
+    #[prost(message, optional, tag = "2")]
+    pub change_time: Option<prost_types::Timestamp>,
+    /// Ids of metrics created by the change.
+    #[prost(string, repeated, tag = "3")]
+    pub created_metrics: Vec<String>,
+}
+
+/// Records `change` of `tenant` in the outbox, in the transaction of `connection`.
+async fn record_change(
+    connection: &mut PgConnection,
+    tenant: &str,
+    change: &MetricsChange,
+) -> ServiceResult<i64> {
+    outbox::append(connection, OUTBOX, tenant, change)
+        .await
+        .map_err(classify)
+}
 
 /// A query for metrics with the given `where` clause; a macro so the SQL stays a literal.
 macro_rules! select_metric {
@@ -39,11 +71,14 @@ impl MetricsStore {
     }
 
     /// Inserts events in one statement and one transaction; events whose idempotency key is
-    /// already stored (or repeated in the batch) are skipped. Returns how many were stored.
+    /// already stored (or repeated in the batch) are skipped. When at least one was stored,
+    /// the transaction also records the change (the stored events' names) in the outbox.
+    /// Returns how many were stored.
     pub async fn insert_events(
         &self,
         tenant: &TenantName,
         events: &[NewEvent],
+        change_time: DateTime<Utc>,
     ) -> ServiceResult<u64> {
         let mut keys = Vec::with_capacity(events.len());
         let mut users = Vec::with_capacity(events.len());
@@ -57,10 +92,17 @@ impl MetricsStore {
             times.push(event.occurred_at);
             properties.push(&event.properties);
         }
-        let result = sqlx::query(
-            "insert into metrics.event (tenant, idempotency_key, user_id, event_name, occurred_at, properties)
-             select $1, * from unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[])
-             on conflict (tenant, idempotency_key) do nothing",
+        let mut transaction = self.pool.begin().await.map_err(classify)?;
+        let row = sqlx::query(
+            "with stored as (
+                 insert into metrics.event (tenant, idempotency_key, user_id, event_name, occurred_at, properties)
+                 select $1, * from unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[])
+                 on conflict (tenant, idempotency_key) do nothing
+                 returning event_name
+             )
+             select count(*) as stored,
+                    coalesce(array_agg(distinct event_name order by event_name), '{}') as event_names
+             from stored",
         )
         .bind(&tenant.tenant)
         .bind(&keys)
@@ -68,16 +110,33 @@ impl MetricsStore {
         .bind(&names)
         .bind(&times)
         .bind(&properties)
-        .execute(&self.pool)
+        .fetch_one(&mut *transaction)
         .await
         .map_err(classify)?;
-        Ok(result.rows_affected())
+        let stored: i64 = row.try_get("stored").map_err(classify)?;
+        if stored > 0 {
+            let change = MetricsChange {
+                event_names: row.try_get("event_names").map_err(classify)?,
+                change_time: Some(devokr_proto::convert::timestamp(change_time)),
+                created_metrics: Vec::new(),
+            };
+            record_change(&mut transaction, &tenant.tenant, &change).await?;
+        }
+        transaction.commit().await.map_err(classify)?;
+        u64::try_from(stored).map_err(|error| ServiceError::Internal(error.into()))
     }
 
-    /// Inserts a metric; with a request id already used, returns the metric it created.
-    pub async fn insert_metric(&self, new: &NewMetric) -> ServiceResult<Metric> {
+    /// Inserts a metric and records the change in the outbox, in one transaction; with a
+    /// request id already used, returns the metric it created and records nothing. The
+    /// second value says whether the metric was created by this call.
+    pub async fn insert_metric(
+        &self,
+        new: &NewMetric,
+        change_time: DateTime<Utc>,
+    ) -> ServiceResult<(Metric, bool)> {
         let definition = serde_json::to_value(&new.definition)
             .map_err(|error| ServiceError::Internal(error.into()))?;
+        let mut transaction = self.pool.begin().await.map_err(classify)?;
         let inserted = sqlx::query(
             "insert into metrics.metric (tenant, metric_id, display_name, definition, request_id)
              values ($1, $2, $3, $4, $5)
@@ -89,19 +148,34 @@ impl MetricsStore {
         .bind(&new.display_name)
         .bind(&definition)
         .bind(new.request_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *transaction)
         .await
         .map_err(|error| classify_insert(error, "metric", &new.name))?;
-        let row = match inserted {
-            Some(row) => row,
-            None => sqlx::query(select_metric!("where tenant = $1 and request_id = $2"))
-                .bind(&new.name.tenant)
-                .bind(new.request_id)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(classify)?,
+        let (row, created) = match inserted {
+            Some(row) => {
+                let mut event_names = new.definition.event_names();
+                event_names.sort_unstable();
+                event_names.dedup();
+                let change = MetricsChange {
+                    event_names,
+                    change_time: Some(devokr_proto::convert::timestamp(change_time)),
+                    created_metrics: vec![new.name.metric.clone()],
+                };
+                record_change(&mut transaction, &new.name.tenant, &change).await?;
+                (row, true)
+            }
+            None => (
+                sqlx::query(select_metric!("where tenant = $1 and request_id = $2"))
+                    .bind(&new.name.tenant)
+                    .bind(new.request_id)
+                    .fetch_one(&mut *transaction)
+                    .await
+                    .map_err(classify)?,
+                false,
+            ),
         };
-        metric_from_row(&row)
+        transaction.commit().await.map_err(classify)?;
+        Ok((metric_from_row(&row)?, created))
     }
 
     pub async fn metric(&self, name: &MetricName) -> ServiceResult<Option<Metric>> {

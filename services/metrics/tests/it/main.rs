@@ -13,3 +13,4 @@ mod cdnow;
 mod evaluate;
 mod ingest;
 mod support;
+mod watch;

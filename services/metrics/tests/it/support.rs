@@ -51,6 +51,11 @@ impl Service {
         }
     }
 
+    /// The URL of the service's database, for tests that look behind the API.
+    pub(crate) fn database_url(&self) -> &str {
+        self._database.url()
+    }
+
     /// Stops the service as SIGTERM would; it must drain and stop without error.
     pub(crate) async fn stop(self) {
         self.server.stop().await.expect("the service stops cleanly");

@@ -1,142 +1,35 @@
 //! Use cases of the objectives service, on typed models. Wire input is validated in `grpc`;
 //! OKR rules come from `devokr-domain`; SQL is in `store`; other services are in `peers`.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use devokr_domain::{
     Decimal,
-    cycle::Cycle as CyclePeriod,
-    health::{Assessment, Health, PaceBands, Reading, assess_key_result, assess_objective},
-    names::{CycleName, KeyResultName, MetricName, ObjectiveName, TenantName},
-    progress::{MetricTarget, Progress, weighted_mean},
+    calendar::CycleState,
+    check_in::late_check_in,
+    health::{Health, PaceBands, assess_objective},
+    names::{CycleName, KeyResultName, ObjectiveName, TenantName},
+    progress::weighted_mean,
 };
 use devokr_platform::{
     ServiceError, ServiceResult,
     client::PeerError,
+    outbox::ChangeFeed,
     paging::{Page, PageRequest},
 };
-use uuid::Uuid;
 
-use crate::{peers::MetricsClient, store::ObjectivesStore};
+use crate::{
+    peers::MetricsClient,
+    store::{BoundKeyResult, KeyResultChanged, MetricReading, ObjectivesStore},
+};
 
-/// What a key result's numbers mean.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unit {
-    /// 45 means 45 %; a rate metric (0 to 1) is shown times 100.
-    Percent,
-    /// A plain number.
-    Number,
-}
-
-impl Unit {
-    /// A metric's ratio expressed in this unit.
-    pub fn from_ratio(self, ratio: Decimal) -> Decimal {
-        match self {
-            Self::Percent => (ratio * Decimal::ONE_HUNDRED).normalize(),
-            Self::Number => ratio,
-        }
-    }
-}
-
-/// A stored cycle.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cycle {
-    pub name: CycleName,
-    pub display_name: String,
-    pub period: CyclePeriod,
-    pub create_time: DateTime<Utc>,
-    pub version: i64,
-    pub seq: i64,
-}
-
-/// A cycle to create.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewCycle {
-    pub name: CycleName,
-    pub display_name: String,
-    pub period: CyclePeriod,
-    pub request_id: Option<Uuid>,
-}
-
-/// A stored objective.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Objective {
-    pub name: ObjectiveName,
-    pub display_name: String,
-    pub description: String,
-    pub cycle: CycleName,
-    pub create_time: DateTime<Utc>,
-    pub version: i64,
-    pub seq: i64,
-}
-
-/// An objective to create.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewObjective {
-    pub name: ObjectiveName,
-    pub display_name: String,
-    pub description: String,
-    pub cycle: CycleName,
-    pub request_id: Option<Uuid>,
-}
-
-/// A stored key result, bound to a metric.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyResult {
-    pub name: KeyResultName,
-    pub display_name: String,
-    pub target: MetricTarget,
-    pub unit: Unit,
-    pub metric: MetricName,
-    pub weight: Decimal,
-    pub create_time: DateTime<Utc>,
-    pub version: i64,
-    pub seq: i64,
-}
-
-/// A key result to create.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewKeyResult {
-    pub name: KeyResultName,
-    pub display_name: String,
-    pub target: MetricTarget,
-    pub unit: Unit,
-    pub metric: MetricName,
-    pub weight: Decimal,
-    pub request_id: Option<Uuid>,
-}
-
-/// A key result's current value, in its unit, with the counts behind it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyResultValue {
-    /// `None` when undefined (the metric's population is empty).
-    pub value: Option<Decimal>,
-    pub numerator: i64,
-    pub denominator: i64,
-    pub evaluate_time: Option<DateTime<Utc>>,
-}
-
-/// How a key result is doing at `evaluation_time`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyResultStatus {
-    pub key_result: KeyResult,
-    /// `None` when the value could not be read.
-    pub value: Option<KeyResultValue>,
-    pub progress: Option<Progress>,
-    pub assessment: Assessment,
-    pub evaluation_time: DateTime<Utc>,
-}
-
-/// How an objective is doing at `evaluation_time`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectiveStatus {
-    pub objective: ObjectiveName,
-    /// Weighted mean of the clamped progress of the key results that have a value.
-    pub progress: Option<Decimal>,
-    pub health: Health,
-    pub explanation: String,
-    pub key_results: Vec<KeyResultStatus>,
-    pub evaluation_time: DateTime<Utc>,
-}
+mod background;
+mod model;
+mod status;
+pub use background::spawn_background;
+pub use model::*;
+pub use status::{KeyResultState, StatusIndex};
 
 /// The objectives service's use cases.
 #[derive(Debug, Clone)]
@@ -144,15 +37,34 @@ pub struct ObjectivesApp {
     store: ObjectivesStore,
     metrics: MetricsClient,
     pace: PaceBands,
+    index: StatusIndex,
+    feed: ChangeFeed<KeyResultChanged>,
 }
 
 impl ObjectivesApp {
-    pub fn new(store: ObjectivesStore, metrics: MetricsClient) -> Self {
+    /// The use cases on `store`, with `feed` tailing its outbox.
+    pub fn new(
+        store: ObjectivesStore,
+        metrics: MetricsClient,
+        feed: ChangeFeed<KeyResultChanged>,
+    ) -> Self {
         Self {
             store,
             metrics,
             pace: PaceBands::default(),
+            index: StatusIndex::default(),
+            feed,
         }
+    }
+
+    /// The change feed of key-result statuses.
+    pub fn feed(&self) -> &ChangeFeed<KeyResultChanged> {
+        &self.feed
+    }
+
+    /// The index of key-result states.
+    pub fn index(&self) -> &StatusIndex {
+        &self.index
     }
 
     pub async fn create_cycle(&self, new: NewCycle) -> ServiceResult<Cycle> {
@@ -222,20 +134,39 @@ impl ObjectivesApp {
         }
         let objective = new.name.objective();
         self.get_objective(&objective).await?;
-        match self.metrics.check_metric(&new.metric).await {
+        let check = match &new.metric {
+            Some(metric) => self.metrics.check_metric(metric).await,
+            None => Ok(()),
+        };
+        match check {
             Ok(()) => {}
             Err(PeerError::NotFound(_)) => {
                 return Err(ServiceError::invalid(
                     "key_result.metric_binding.metric",
                     format!(
                         "metric {:?} does not exist in the metrics service",
-                        new.metric.to_string()
+                        new.metric
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default()
                     ),
                 ));
             }
             Err(error) => return Err(error.into()),
         }
-        self.store.insert_key_result(&new).await
+        let created = self.store.insert_key_result(&new).await?;
+        // A bound key result shows its value from the start.
+        if let Some(metric) = &created.metric {
+            let cycle = self.state(&created.name).await?.cycle;
+            let bound = BoundKeyResult {
+                name: created.name.clone(),
+                metric: metric.clone(),
+                unit_is_percent: matches!(created.unit, Unit::Percent),
+                cycle,
+            };
+            self.refresh(&bound).await?;
+        }
+        Ok(created)
     }
 
     pub async fn get_key_result(&self, name: &KeyResultName) -> ServiceResult<KeyResult> {
@@ -259,20 +190,40 @@ impl ObjectivesApp {
         Ok(page.page(rows, |row| row.seq))
     }
 
-    /// How a key result is doing at `at` (now when `None`).
+    /// How a key result is doing, judged at `at` (now when `None`) from what was known at
+    /// `read_time` (everything when `None`).
     pub async fn key_result_status(
         &self,
         name: &KeyResultName,
         at: Option<DateTime<Utc>>,
+        read_time: Option<DateTime<Utc>>,
     ) -> ServiceResult<KeyResultStatus> {
-        let (key_result, cycle) = self
-            .store
-            .key_result(name)
+        let state = self.state(name).await?;
+        Ok(state.status(at.unwrap_or_else(Utc::now), read_time, &self.pace))
+    }
+
+    /// The inputs of a key result's status: from the index, or loaded into it.
+    pub(crate) async fn state(&self, name: &KeyResultName) -> ServiceResult<Arc<KeyResultState>> {
+        if let Some(state) = self.index.get(name) {
+            return Ok(state);
+        }
+        self.reload(name)
             .await?
-            .ok_or_else(|| not_found("key result", name))?;
-        Ok(self
-            .evaluate(key_result, &cycle, at.unwrap_or_else(Utc::now))
-            .await)
+            .ok_or_else(|| not_found("key result", name))
+    }
+
+    /// Loads a key result's state from the database into the index.
+    pub(crate) async fn reload(
+        &self,
+        name: &KeyResultName,
+    ) -> ServiceResult<Option<Arc<KeyResultState>>> {
+        match self.store.key_result_state(name).await? {
+            Some(state) => Ok(Some(self.index.put(state))),
+            None => {
+                self.index.remove(name);
+                Ok(None)
+            }
+        }
     }
 
     /// How an objective and each of its key results are doing at `at` (now when `None`).
@@ -283,15 +234,11 @@ impl ObjectivesApp {
     ) -> ServiceResult<ObjectiveStatus> {
         let objective = self.get_objective(name).await?;
         let cycle = self.get_cycle(&objective.cycle).await?;
-        let key_results = self.store.all_key_results(name).await?;
         let at = at.unwrap_or_else(Utc::now);
-        let statuses = futures::future::join_all(
-            key_results
-                .into_iter()
-                .map(|key_result| self.evaluate(key_result, &cycle.period, at)),
-        )
-        .await;
-
+        let mut statuses = Vec::new();
+        for key_result in self.store.key_result_names_of_objective(name).await? {
+            statuses.push(self.key_result_status(&key_result, Some(at), None).await?);
+        }
         let weighted: Vec<(Decimal, Decimal)> = statuses
             .iter()
             .filter_map(|status| {
@@ -299,12 +246,9 @@ impl ObjectivesApp {
                 Some((status.key_result.weight, progress.clamped))
             })
             .collect();
-        let progress =
-            weighted_mean(&weighted).map_err(|error| ServiceError::FailedPrecondition {
-                reason: "KEY_RESULT_WEIGHTS_ALL_ZERO",
-                subject: name.to_string(),
-                description: format!("objective progress cannot be computed: {error}"),
-            })?;
+        // All weights zero means no key result counts toward progress: it is undefined, and
+        // health (judged from the key results themselves) still says how the objective does.
+        let progress = weighted_mean(&weighted).unwrap_or(None);
         let children: Vec<(Health, Option<Decimal>)> = statuses
             .iter()
             .map(|status| {
@@ -325,52 +269,123 @@ impl ObjectivesApp {
         })
     }
 
-    /// Reads the key result's metric over its cycle and judges it. A metric that cannot be
-    /// read makes the status stale, with the reason; it never reads as zero.
-    async fn evaluate(
-        &self,
-        key_result: KeyResult,
-        cycle: &CyclePeriod,
-        at: DateTime<Utc>,
-    ) -> KeyResultStatus {
+    /// Reads a bound key result's metric over its cycle and records the reading (a new
+    /// check-in when the value changed), or the reason it could not be read. A metric that
+    /// cannot be read makes the status stale, with the reason; it never reads as zero.
+    pub(crate) async fn refresh(&self, bound: &BoundKeyResult) -> ServiceResult<()> {
         let reading = self
             .metrics
             .evaluate(
-                &key_result.metric,
-                cycle.start_time(),
-                cycle.end_time(),
-                cycle.time_zone(),
+                &bound.metric,
+                bound.cycle.start_time(),
+                bound.cycle.end_time(),
+                bound.cycle.time_zone(),
             )
             .await;
-        let (value, domain_reading, progress) = match reading {
+        let changed = match reading {
             Ok(reading) => {
-                let value = reading.ratio.map(|ratio| key_result.unit.from_ratio(ratio));
-                let progress = value.map(|value| key_result.target.progress(value));
-                let domain_reading = match &progress {
-                    Some(progress) => Reading::Value(*progress),
-                    None => Reading::Undefined,
+                let unit = if bound.unit_is_percent {
+                    Unit::Percent
+                } else {
+                    Unit::Number
                 };
-                let value = KeyResultValue {
-                    value,
+                let reading = MetricReading {
+                    value: reading.ratio.map(|ratio| unit.from_ratio(ratio)),
                     numerator: reading.numerator,
                     denominator: reading.denominator,
-                    evaluate_time: reading.evaluate_time,
                 };
-                (Some(value), domain_reading, progress)
+                self.store
+                    .record_metric_reading(&bound.name, &reading)
+                    .await?
             }
             Err(error) => {
-                tracing::warn!(key_result = %key_result.name, %error, "metric could not be read");
-                (None, Reading::Unavailable(error.to_string()), None)
+                tracing::warn!(key_result = %bound.name, %error, "metric could not be read");
+                self.store
+                    .record_metric_problem(
+                        &bound.name,
+                        &format!("metric could not be read: {error}"),
+                    )
+                    .await?
             }
         };
-        let assessment = assess_key_result(&domain_reading, cycle, at, &self.pace);
-        KeyResultStatus {
-            key_result,
-            value,
-            progress,
-            assessment,
-            evaluation_time: at,
+        if changed {
+            self.changed(&bound.name).await?;
         }
+        Ok(())
+    }
+
+    /// After this replica changed a key result: reload it at once (reads see their own
+    /// writes) and wake the outbox tailer (watchers hear of it without waiting for a poll).
+    pub(crate) async fn changed(&self, name: &KeyResultName) -> ServiceResult<()> {
+        self.reload(name).await?;
+        self.feed.notify();
+        Ok(())
+    }
+
+    /// Records a check-in after checking it against the key result and its cycle.
+    pub async fn create_check_in(&self, new: NewCheckIn, actor: &Actor) -> ServiceResult<CheckIn> {
+        let state = self.state(&new.key_result).await?;
+        if let Some(supersedes) = new.supersedes
+            && !state
+                .check_ins
+                .iter()
+                .any(|check_in| check_in.id == supersedes)
+        {
+            return Err(ServiceError::invalid(
+                "check_in.supersedes",
+                format!("{}/checkIns/{supersedes} does not exist", new.key_result),
+            ));
+        }
+        let measure_time = new.measure_time.unwrap_or_else(Utc::now);
+        if let Err(error) = late_check_in(
+            measure_time,
+            &state.cycle,
+            CycleState::Active,
+            new.allow_late,
+        ) {
+            return Err(ServiceError::invalid(
+                "check_in.measure_time",
+                error.to_string(),
+            ));
+        }
+        let check_in = self
+            .store
+            .insert_check_in(&new, measure_time, false, actor)
+            .await?;
+        self.changed(&new.key_result).await?;
+        Ok(check_in)
+    }
+
+    /// The key results of an objective.
+    pub async fn key_result_names_of_objective(
+        &self,
+        objective: &ObjectiveName,
+    ) -> ServiceResult<Vec<KeyResultName>> {
+        self.get_objective(objective).await?;
+        self.store.key_result_names_of_objective(objective).await
+    }
+
+    /// The key results of a cycle's objectives.
+    pub async fn key_result_names_of_cycle(
+        &self,
+        cycle: &CycleName,
+    ) -> ServiceResult<Vec<KeyResultName>> {
+        self.get_cycle(cycle).await?;
+        self.store.key_result_names_of_cycle(cycle).await
+    }
+
+    /// The check-ins of a key result, in recording order.
+    pub async fn list_check_ins(
+        &self,
+        key_result: &KeyResultName,
+        page: &PageRequest,
+    ) -> ServiceResult<Page<CheckIn>> {
+        self.state(key_result).await?;
+        let rows = self
+            .store
+            .check_ins(key_result, page.after(), page.limit())
+            .await?;
+        Ok(page.page(rows, |check_in| check_in.id))
     }
 }
 

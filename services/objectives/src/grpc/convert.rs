@@ -5,7 +5,9 @@ use devokr_domain::{
     Decimal,
     cycle::{Cycle as CyclePeriod, parse_time_zone},
     health::Health,
-    names::{CycleName, MetricName, ObjectiveName, TenantName, validate_resource_id},
+    names::{
+        CycleName, KeyResultName, MetricName, ObjectiveName, TenantName, validate_resource_id,
+    },
     progress::{Direction, MetricTarget, PROGRESS_FORMULA_VERSION, Progress, TargetError},
 };
 use devokr_platform::{
@@ -13,13 +15,13 @@ use devokr_platform::{
     request::{self, Violations, etag, parse_field},
 };
 use devokr_proto::{
-    convert::{FieldViolation, date, decimal, optional_decimal, timestamp},
+    convert::{FieldViolation, date, decimal, optional_decimal, optional_instant, timestamp},
     objectives::v1 as pb,
 };
 
 use crate::app::{
-    Cycle, KeyResult, KeyResultStatus, NewCycle, NewKeyResult, NewObjective, Objective,
-    ObjectiveStatus, Unit,
+    Actor, CheckIn, CheckInSource, Cycle, KeyResult, KeyResultStatus, NewCheckIn, NewCycle,
+    NewKeyResult, NewObjective, Objective, ObjectiveStatus, Unit,
 };
 
 /// Longest description accepted.
@@ -193,13 +195,14 @@ pub(super) fn new_key_result(
         _ => None,
     };
     let metric_field = "key_result.metric_binding.metric";
+    // Without a metric binding the key result takes check-ins.
     let metric = violations.check(match key_result.metric_binding.as_ref() {
         Some(binding) if !binding.metric.is_empty() => {
-            parse_field::<MetricName>(metric_field, &binding.metric)
+            parse_field::<MetricName>(metric_field, &binding.metric).map(Some)
         }
-        _ => Err(FieldViolation::required(metric_field)),
+        _ => Ok(None),
     });
-    if let (Some(objective), Some(metric)) = (&objective, &metric)
+    if let (Some(objective), Some(Some(metric))) = (&objective, &metric)
         && objective.tenant != metric.tenant
     {
         violations.add(FieldViolation::new(
@@ -252,8 +255,8 @@ pub(super) fn key_result(key_result: KeyResult) -> pb::KeyResult {
             Direction::Decrease => pb::Direction::Decrease,
         }
         .into(),
-        metric_binding: Some(pb::MetricBinding {
-            metric: key_result.metric.to_string(),
+        metric_binding: key_result.metric.as_ref().map(|metric| pb::MetricBinding {
+            metric: metric.to_string(),
         }),
         weight: Some(key_result.weight.into()),
         create_time: Some(timestamp(key_result.create_time)),
@@ -304,8 +307,135 @@ pub(super) fn key_result_status(status: KeyResultStatus) -> pb::KeyResultStatus 
         health: health(status.assessment.health).into(),
         explanation: status.assessment.explanation,
         evaluation_time: Some(timestamp(status.evaluation_time)),
-        ..Default::default()
+        confidence: status.confidence.map(Into::into),
+        last_value_time: status.last_value_time.map(timestamp),
+        data_problem: status.data_problem.unwrap_or_default(),
+        version: status.version,
+        objective: key_result.name.objective().to_string(),
+        cycle: status.cycle.to_string(),
+        kind: pb::KeyResultKind::Metric.into(),
     }
+}
+
+/// The resource name of a check-in.
+pub(super) fn check_in_name(check_in: &CheckIn) -> String {
+    format!("{}/checkIns/{}", check_in.key_result, check_in.id)
+}
+
+pub(super) fn check_in(check_in: CheckIn) -> pb::CheckIn {
+    pb::CheckIn {
+        name: check_in_name(&check_in),
+        value: check_in.value.map(Into::into),
+        measure_time: Some(timestamp(check_in.measure_time)),
+        record_time: Some(timestamp(check_in.record_time)),
+        source: match check_in.source {
+            CheckInSource::Manual => pb::CheckInSource::Manual,
+            CheckInSource::Metric => pb::CheckInSource::Metric,
+            CheckInSource::Import => pb::CheckInSource::Import,
+            CheckInSource::Rollup => pb::CheckInSource::Rollup,
+        }
+        .into(),
+        author: check_in.author,
+        comment: check_in.comment,
+        confidence: check_in.confidence.map(Into::into),
+        idempotency_key: check_in.idempotency_key,
+        supersedes: check_in
+            .supersedes
+            .map(|id| format!("{}/checkIns/{id}", check_in.key_result))
+            .unwrap_or_default(),
+        late: check_in.late,
+    }
+}
+
+/// Reads a CreateCheckIn request. The author is the caller (`actor`) unless the request
+/// names one.
+pub(super) fn new_check_in(
+    request: pb::CreateCheckInRequest,
+    actor: &Actor,
+) -> Result<NewCheckIn, ServiceError> {
+    let mut violations = Violations::default();
+    let key_result = violations.check(parse_field::<KeyResultName>("parent", &request.parent));
+    let check_in = request.check_in.unwrap_or_default();
+    let value = violations.check(decimal("check_in.value", check_in.value.as_ref()));
+    let measure_time = violations.check(optional_instant(
+        "check_in.measure_time",
+        check_in.measure_time.as_ref(),
+    ));
+    let source = violations.check(match pb::CheckInSource::try_from(check_in.source) {
+        Ok(pb::CheckInSource::Unspecified | pb::CheckInSource::Manual) => Ok(CheckInSource::Manual),
+        Ok(pb::CheckInSource::Import) => Ok(CheckInSource::Import),
+        Ok(pb::CheckInSource::Metric | pb::CheckInSource::Rollup) | Err(_) => {
+            Err(FieldViolation::new(
+                "check_in.source",
+                "must be MANUAL or IMPORT: metric and rollup values are recorded by the service",
+            ))
+        }
+    });
+    let confidence = violations.check(
+        optional_decimal("check_in.confidence", check_in.confidence.as_ref()).and_then(|value| {
+            match value {
+                Some(value) if !(Decimal::ZERO..=Decimal::ONE).contains(&value) => {
+                    Err(FieldViolation::new(
+                        "check_in.confidence",
+                        format!("must be from 0 to 1, got {value}"),
+                    ))
+                }
+                value => Ok(value),
+            }
+        }),
+    );
+    let idempotency_key = violations.check(request::required_text(
+        "check_in.idempotency_key",
+        &check_in.idempotency_key,
+        200,
+    ));
+    let comment = violations.check(request::optional_text(
+        "check_in.comment",
+        &check_in.comment,
+        MAX_DESCRIPTION_CHARS,
+    ));
+    let author = violations.check(request::optional_text(
+        "check_in.author",
+        &check_in.author,
+        200,
+    ));
+    let supersedes = violations.check(if check_in.supersedes.is_empty() {
+        Ok(None)
+    } else {
+        let prefix = format!("{}/checkIns/", request.parent);
+        check_in
+            .supersedes
+            .strip_prefix(&prefix)
+            .and_then(|id| id.parse::<i64>().ok())
+            .map(Some)
+            .ok_or_else(|| {
+                FieldViolation::new(
+                    "check_in.supersedes",
+                    format!("must name a check-in of this key result, like \"{prefix}17\""),
+                )
+            })
+    });
+    violations.finish(|| {
+        let author = author?;
+        Some(NewCheckIn {
+            key_result: key_result?,
+            value: Some(value?),
+            numerator: None,
+            denominator: None,
+            measure_time: measure_time?,
+            source: source?,
+            author: if author.is_empty() {
+                actor.name.clone()
+            } else {
+                author
+            },
+            comment: comment?,
+            confidence: confidence?,
+            idempotency_key: idempotency_key?,
+            supersedes: supersedes?,
+            allow_late: request.allow_late,
+        })
+    })
 }
 
 pub(super) fn objective_status(status: ObjectiveStatus) -> pb::ObjectiveStatus {
@@ -320,5 +450,29 @@ pub(super) fn objective_status(status: ObjectiveStatus) -> pb::ObjectiveStatus {
             .map(key_result_status)
             .collect(),
         evaluation_time: Some(timestamp(status.evaluation_time)),
+    }
+}
+
+/// One item of a batch: the status, or the error it would have been alone.
+pub(super) fn status_result(
+    name: String,
+    status: Result<KeyResultStatus, tonic::Status>,
+) -> pb::KeyResultStatusResult {
+    use tonic_types::StatusExt;
+    let result = match status {
+        Ok(status) => pb::key_result_status_result::Result::Status(key_result_status(status)),
+        Err(status) => pb::key_result_status_result::Result::Error(pb::ItemError {
+            code: status.code() as i32,
+            message: status.message().to_owned(),
+            reason: status
+                .get_error_details()
+                .error_info()
+                .map(|info| info.reason.clone())
+                .unwrap_or_default(),
+        }),
+    };
+    pb::KeyResultStatusResult {
+        name,
+        result: Some(result),
     }
 }

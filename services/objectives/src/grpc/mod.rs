@@ -2,27 +2,50 @@
 //! use case, convert the result. Errors become statuses through `ServiceError`'s one mapping.
 
 mod convert;
+mod watch;
 
+use devokr_domain::names::{KeyResultName, TenantName};
 use devokr_platform::{ServiceError, paging::PageRequest};
 use devokr_proto::{
     convert::optional_instant,
     objectives::v1::{self as pb, objectives_service_server::ObjectivesService},
 };
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use crate::app::ObjectivesApp;
+use crate::app::{Actor, ObjectivesApp};
 
 /// The `ObjectivesService` implementation.
 #[derive(Debug, Clone)]
 pub struct ObjectivesGrpc {
     app: ObjectivesApp,
+    /// Fires when the server shuts down; long-lived watches end then.
+    shutdown: CancellationToken,
 }
 
 impl ObjectivesGrpc {
-    pub fn new(app: ObjectivesApp) -> Self {
-        Self { app }
+    pub fn new(app: ObjectivesApp, shutdown: CancellationToken) -> Self {
+        Self { app, shutdown }
     }
 }
+
+/// The caller, from the `x-devokr-actor` and `x-request-id` metadata, for the audit log.
+fn actor<T>(request: &Request<T>) -> Actor {
+    let text = |key: &str| {
+        request
+            .metadata()
+            .get(key)
+            .and_then(|value| value.to_str().ok())
+            .map(|value| value.chars().take(200).collect::<String>())
+    };
+    Actor {
+        name: text("x-devokr-actor").unwrap_or_else(|| "anonymous".to_owned()),
+        request_id: text("x-request-id").unwrap_or_default(),
+    }
+}
+
+/// Most key results one BatchGetKeyResultStatus answers.
+const MAX_BATCH: usize = 1_000;
 
 fn page_request(
     collection: String,
@@ -34,6 +57,89 @@ fn page_request(
 
 #[tonic::async_trait]
 impl ObjectivesService for ObjectivesGrpc {
+    #[tracing::instrument(skip_all, fields(rpc = "CreateCheckIn", parent = %request.get_ref().parent))]
+    async fn create_check_in(
+        &self,
+        request: Request<pb::CreateCheckInRequest>,
+    ) -> Result<Response<pb::CheckIn>, Status> {
+        let actor = actor(&request);
+        let new = convert::new_check_in(request.into_inner(), &actor)?;
+        let check_in = self.app.create_check_in(new, &actor).await?;
+        Ok(Response::new(convert::check_in(check_in)))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "ListCheckIns", parent = %request.get_ref().parent))]
+    async fn list_check_ins(
+        &self,
+        request: Request<pb::ListCheckInsRequest>,
+    ) -> Result<Response<pb::ListCheckInsResponse>, Status> {
+        let request = request.into_inner();
+        let key_result: KeyResultName = convert::name("parent", &request.parent)?;
+        let page = page_request(
+            format!("{key_result}/checkIns"),
+            request.page_size,
+            &request.page_token,
+        )?;
+        let page = self.app.list_check_ins(&key_result, &page).await?;
+        Ok(Response::new(pb::ListCheckInsResponse {
+            check_ins: page.items.into_iter().map(convert::check_in).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "BatchGetKeyResultStatus", names = request.get_ref().names.len()))]
+    async fn batch_get_key_result_status(
+        &self,
+        request: Request<pb::BatchGetKeyResultStatusRequest>,
+    ) -> Result<Response<pb::BatchGetKeyResultStatusResponse>, Status> {
+        let request = request.into_inner();
+        let tenant: TenantName = convert::name("parent", &request.parent)?;
+        if request.names.len() > MAX_BATCH {
+            return Err(ServiceError::invalid(
+                "names",
+                format!(
+                    "has {} names; at most {MAX_BATCH} are allowed",
+                    request.names.len()
+                ),
+            )
+            .into());
+        }
+        let at = optional_instant("evaluation_time", request.evaluation_time.as_ref())
+            .map_err(ServiceError::from)?;
+        let at = at.unwrap_or_else(chrono::Utc::now);
+        let mut results = Vec::with_capacity(request.names.len());
+        for (index, name) in request.names.into_iter().enumerate() {
+            let status = match name.parse::<KeyResultName>() {
+                Ok(key_result) if key_result.tenant == tenant.tenant => self
+                    .app
+                    .key_result_status(&key_result, Some(at), None)
+                    .await
+                    .map_err(Status::from),
+                Ok(_) => Err(Status::from(ServiceError::invalid(
+                    format!("names[{index}]"),
+                    format!("belongs to another tenant than {tenant}"),
+                ))),
+                Err(error) => Err(Status::from(ServiceError::invalid(
+                    format!("names[{index}]"),
+                    error.to_string(),
+                ))),
+            };
+            results.push(convert::status_result(name, status));
+        }
+        Ok(Response::new(pb::BatchGetKeyResultStatusResponse {
+            results,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "WatchKeyResultStatus", parent = %request.get_ref().parent))]
+    async fn watch_key_result_status(
+        &self,
+        request: Request<pb::WatchKeyResultStatusRequest>,
+    ) -> Result<Response<watch::StatusStream>, Status> {
+        let stream = watch::watch(&self.app, request.into_inner(), &self.shutdown).await?;
+        Ok(Response::new(stream))
+    }
+
     #[tracing::instrument(skip_all, fields(rpc = "CreateCycle", parent = %request.get_ref().parent))]
     async fn create_cycle(
         &self,
@@ -160,7 +266,9 @@ impl ObjectivesService for ObjectivesGrpc {
         let name = convert::name("name", &request.name)?;
         let at = optional_instant("evaluation_time", request.evaluation_time.as_ref())
             .map_err(ServiceError::from)?;
-        let status = self.app.key_result_status(&name, at).await?;
+        let read_time = optional_instant("read_time", request.read_time.as_ref())
+            .map_err(ServiceError::from)?;
+        let status = self.app.key_result_status(&name, at, read_time).await?;
         Ok(Response::new(convert::key_result_status(status)))
     }
 

@@ -1,17 +1,28 @@
 //! Clients of the services the objectives service depends on.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use devokr_domain::{Decimal, Tz, names::MetricName};
 use devokr_platform::client::PeerError;
 use devokr_proto::{
     convert::{optional_decimal, optional_instant, timestamp},
     metrics::v1::{
-        EvaluateMetricRequest, GetMetricRequest, metrics_service_client::MetricsServiceClient,
+        EvaluateMetricRequest, GetMetricRequest, WatchMetricChangesRequest,
+        WatchMetricChangesResponse, metrics_service_client::MetricsServiceClient,
     },
     tonic::transport::Channel,
 };
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 
 const METRICS: &str = "metrics service";
+
+/// The metrics service's gRPC name, as its health checks know it.
+fn devokr_metrics_service_name() -> &'static str {
+    "devokr.metrics.v1.MetricsService"
+}
 
 /// A metric's value as the metrics service computed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,13 +38,56 @@ pub struct MetricReading {
 #[derive(Debug, Clone)]
 pub struct MetricsClient {
     client: MetricsServiceClient<Channel>,
+    health: HealthClient<Channel>,
 }
+
+/// How long a health check of the metrics service may take.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl MetricsClient {
     pub fn new(channel: Channel) -> Self {
         Self {
-            client: MetricsServiceClient::new(channel),
+            client: MetricsServiceClient::new(channel.clone()),
+            health: HealthClient::new(channel),
         }
+    }
+
+    /// Whether the metrics service answers and reports SERVING.
+    pub async fn check_serving(&self) -> Result<(), PeerError> {
+        let mut request = tonic::Request::new(HealthCheckRequest {
+            service: devokr_metrics_service_name().to_owned(),
+        });
+        request.set_timeout(HEALTH_TIMEOUT);
+        let answer = self
+            .health
+            .clone()
+            .check(request)
+            .await
+            .map_err(|status| PeerError::from_status(METRICS, status))?;
+        match answer.get_ref().status() {
+            ServingStatus::Serving => Ok(()),
+            other => Err(PeerError::Unreachable {
+                service: METRICS,
+                message: format!("it reports {}", other.as_str_name()),
+            }),
+        }
+    }
+
+    /// Follows the metrics service's changes of every tenant, after `resume_version`
+    /// (0: from now on).
+    pub async fn watch_changes(
+        &self,
+        resume_version: i64,
+    ) -> Result<tonic::Streaming<WatchMetricChangesResponse>, PeerError> {
+        self.client
+            .clone()
+            .watch_metric_changes(WatchMetricChangesRequest {
+                parent: "tenants/-".to_owned(),
+                resume_version,
+            })
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|status| PeerError::from_status(METRICS, status))
     }
 
     /// Checks that `metric` exists.

@@ -3,6 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use devokr_domain::{
     Decimal,
+    calendar::CycleState,
     cycle::{Cycle as CyclePeriod, parse_time_zone},
     names::{CycleName, KeyResultName, MetricName, ObjectiveName, TenantName},
     progress::{Direction, MetricTarget},
@@ -23,7 +24,8 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 macro_rules! select_cycle {
     ($rest:literal) => {
         concat!(
-            "select tenant, cycle_id, seq, display_name, start_date, end_date, time_zone, version, create_time
+            "select tenant, cycle_id, seq, display_name, start_date, end_date, time_zone, version, create_time,
+                    state
              from objectives.cycle ",
             $rest
         )
@@ -45,11 +47,13 @@ macro_rules! select_key_result {
     ($rest:literal) => {
         concat!(
             "select k.tenant, k.objective_id, k.key_result_id, k.seq, k.display_name, k.baseline,
-                    k.target, k.unit, k.direction, k.metric, k.weight, k.version, k.create_time,
+                    k.target, k.unit, k.direction, k.metric, k.metric_problem, k.weight, k.version,
+                    k.score, k.score_override_reason,
+                    k.create_time, k.status_version,
                     c.cycle_id as c_cycle_id, c.seq as c_seq, c.display_name as c_display_name,
                     c.start_date as c_start_date, c.end_date as c_end_date,
                     c.time_zone as c_time_zone, c.version as c_version,
-                    c.create_time as c_create_time
+                    c.create_time as c_create_time, c.state as c_state
              from objectives.key_result k
              join objectives.objective o using (tenant, objective_id)
              join objectives.cycle c on c.tenant = o.tenant and c.cycle_id = o.cycle_id ",
@@ -57,6 +61,9 @@ macro_rules! select_key_result {
         )
     };
 }
+
+mod check_ins;
+pub use check_ins::{BoundKeyResult, KeyResultChanged, MetricReading, OUTBOX};
 
 /// The objectives service's database.
 #[derive(Debug, Clone)]
@@ -77,7 +84,7 @@ impl ObjectivesStore {
              values ($1, $2, $3, $4, $5, $6, $7)
              on conflict (tenant, request_id) do nothing
              returning tenant, cycle_id, seq, display_name, start_date, end_date, time_zone,
-                       version, create_time",
+                       version, create_time, state",
         )
         .bind(&new.name.tenant)
         .bind(&new.name.cycle)
@@ -212,7 +219,7 @@ impl ObjectivesStore {
         .bind(new.target.target())
         .bind(unit_text(new.unit))
         .bind(direction_text(new.target.direction()))
-        .bind(new.metric.to_string())
+        .bind(new.metric.as_ref().map(ToString::to_string))
         .bind(new.weight)
         .bind(new.request_id)
         .fetch_optional(&self.pool)
@@ -346,6 +353,12 @@ fn cycle_from_row(row: &PgRow, prefix: &str) -> ServiceResult<Cycle> {
             create_time: row.try_get::<DateTime<Utc>, _>(column("create_time").as_str())?,
             version: row.try_get(column("version").as_str())?,
             seq: row.try_get(column("seq").as_str())?,
+            state: match row.try_get::<&str, _>(column("state").as_str())? {
+                "planning" => CycleState::Planning,
+                "active" => CycleState::Active,
+                "closed" => CycleState::Closed,
+                other => anyhow::bail!("unknown cycle state {other:?}"),
+            },
         })
     })
 }
@@ -397,7 +410,13 @@ fn key_result_from_row(row: &PgRow) -> ServiceResult<KeyResult> {
             display_name: row.try_get("display_name")?,
             target,
             unit,
-            metric: MetricName::parse(row.try_get::<&str, _>("metric")?)?,
+            metric: row
+                .try_get::<Option<&str>, _>("metric")?
+                .map(MetricName::parse)
+                .transpose()?,
+            metric_problem: row.try_get("metric_problem")?,
+            score: row.try_get("score")?,
+            score_override_reason: row.try_get("score_override_reason")?,
             weight: row.try_get("weight")?,
             create_time: row.try_get("create_time")?,
             version: row.try_get("version")?,

@@ -99,6 +99,7 @@ async fn status(stack: &Stack, key_result: &str, at: Option<&str>) -> pb::KeyRes
 #[tokio::test]
 async fn a_value_below_baseline_is_missed_at_the_end_and_off_track_mid_cycle() {
     let (stack, metric, objective) = stack_with_events().await;
+    let started = Utc::now();
     let key_result = stack
         .create_key_result(
             &objective,
@@ -108,14 +109,13 @@ async fn a_value_below_baseline_is_missed_at_the_end_and_off_track_mid_cycle() {
         .await;
 
     // Judged at the end of the cycle.
-    let started = Utc::now();
     let at_end = status(&stack, &key_result.name, Some(CYCLE_END)).await;
     assert_eq!(at_end.key_result, key_result.name);
     let value = at_end.value.as_ref().expect("a value");
     // 1 of 4 is 0.25, shown in percent as 25.
     assert_eq!(read(value.value.as_ref()), dec("25"));
     assert_eq!((value.numerator, value.denominator), (1, 4));
-    // Computed just now by the metrics service.
+    // Read from the metrics service when the key result was created.
     let computed = from_timestamp(value.evaluate_time.as_ref());
     assert!(started <= computed && computed <= Utc::now(), "{computed}");
     assert_eq!(read(at_end.baseline.as_ref()), dec("30"));
@@ -387,26 +387,49 @@ async fn objective_status_is_the_weighted_mean_and_the_worst_health_then_stale_w
         ]
     );
 
-    // The metrics service goes away: every value is stale, never a silent zero.
-    stack.stop_metrics().await;
-    let stale = stack
+    // The metrics service goes away: within moments every bound key result is stale, with
+    // the reason, and shows the last value it had, never a silent zero.
+    let before = stack
         .client()
-        .get_key_result_status(pb::GetKeyResultStatusRequest {
-            name: heavy.name.clone(),
+        .get_objective_status(pb::GetObjectiveStatusRequest {
+            name: objective.clone(),
             evaluation_time: Some(timestamp(MID_CYCLE)),
-            read_time: None,
         })
         .await
-        .expect("a stale status is an answer, not an error")
+        .unwrap()
         .into_inner();
-    assert_eq!(stale.health(), pb::Health::Stale);
-    assert_eq!(stale.value, None);
-    assert_eq!(stale.progress, None);
+    stack.stop_metrics().await;
+    let mut stale = pb::KeyResultStatus::default();
+    for _ in 0..100 {
+        stale = stack
+            .client()
+            .get_key_result_status(pb::GetKeyResultStatusRequest {
+                name: heavy.name.clone(),
+                evaluation_time: Some(timestamp(MID_CYCLE)),
+                read_time: None,
+            })
+            .await
+            .expect("a stale status is an answer, not an error")
+            .into_inner();
+        if stale.health() == pb::Health::Stale {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(stale.health(), pb::Health::Stale, "{}", stale.explanation);
     assert!(
         stale.explanation.contains("could not be read"),
         "{}",
         stale.explanation
     );
+    assert!(
+        stale.data_problem.contains("metrics service"),
+        "{}",
+        stale.data_problem
+    );
+    let last_known = stale.value.as_ref().expect("the last value is still shown");
+    // 1 of 4 users activated: 25 %, as before the metrics service went away.
+    assert_eq!(read(last_known.value.as_ref()), dec("25"));
     // What is known without the metric is still there.
     assert_eq!(read(stale.baseline.as_ref()), dec("40"));
     assert_eq!(read(stale.expected_progress.as_ref()), dec("0.5"));
@@ -421,14 +444,17 @@ async fn objective_status_is_the_weighted_mean_and_the_worst_health_then_stale_w
         .expect("objective status answers without metrics")
         .into_inner();
     assert_eq!(status.health(), pb::Health::Stale, "{}", status.explanation);
-    assert_eq!(status.progress, None);
-    assert!(
-        status
-            .key_results
-            .iter()
-            .all(|child| child.health() == pb::Health::Stale && child.value.is_none()),
-        "{:?}",
-        status.key_results
+    // Progress still says where the last values stood.
+    assert_eq!(status.progress, before.progress);
+    let children: Vec<pb::Health> = status
+        .key_results
+        .iter()
+        .map(|child| child.health())
+        .collect();
+    // Even the key result with no data is stale now: whether it has data cannot be known.
+    assert_eq!(
+        children,
+        [pb::Health::Stale, pb::Health::Stale, pb::Health::Stale]
     );
 
     // Creating a key result needs the metrics service to check its metric: retryable, and

@@ -1,0 +1,258 @@
+//! The models the objectives service's use cases work on.
+
+use chrono::{DateTime, Utc};
+use devokr_domain::{
+    Decimal,
+    calendar::CycleState,
+    cycle::Cycle as CyclePeriod,
+    health::{Assessment, Health},
+    names::{CycleName, KeyResultName, MetricName, ObjectiveName},
+    progress::{MetricTarget, Progress},
+};
+use uuid::Uuid;
+
+/// What a key result's numbers mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// 45 means 45 %; a rate metric (0 to 1) is shown times 100.
+    Percent,
+    /// A plain number.
+    Number,
+}
+
+impl Unit {
+    /// A metric's ratio expressed in this unit.
+    pub fn from_ratio(self, ratio: Decimal) -> Decimal {
+        match self {
+            Self::Percent => (ratio * Decimal::ONE_HUNDRED).normalize(),
+            Self::Number => ratio,
+        }
+    }
+}
+
+/// A stored cycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cycle {
+    pub name: CycleName,
+    pub display_name: String,
+    pub period: CyclePeriod,
+    pub create_time: DateTime<Utc>,
+    pub version: i64,
+    pub seq: i64,
+    pub state: CycleState,
+}
+
+/// A cycle to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCycle {
+    pub name: CycleName,
+    pub display_name: String,
+    pub period: CyclePeriod,
+    pub request_id: Option<Uuid>,
+}
+
+/// A stored objective.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Objective {
+    pub name: ObjectiveName,
+    pub display_name: String,
+    pub description: String,
+    pub cycle: CycleName,
+    pub create_time: DateTime<Utc>,
+    pub version: i64,
+    pub seq: i64,
+}
+
+/// An objective to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewObjective {
+    pub name: ObjectiveName,
+    pub display_name: String,
+    pub description: String,
+    pub cycle: CycleName,
+    pub request_id: Option<Uuid>,
+}
+
+/// A stored key result, bound to a metric.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyResult {
+    pub name: KeyResultName,
+    pub display_name: String,
+    pub target: MetricTarget,
+    pub unit: Unit,
+    /// The metric its value is read from; `None` for a key result that takes check-ins.
+    pub metric: Option<MetricName>,
+    /// Why the metric could not be read at the last attempt.
+    pub metric_problem: Option<String>,
+    /// The score given when its cycle closed, from 0 to 1.
+    pub score: Option<Decimal>,
+    /// Why the score was overridden; empty when it follows the bands.
+    pub score_override_reason: String,
+    pub weight: Decimal,
+    pub create_time: DateTime<Utc>,
+    pub version: i64,
+    pub seq: i64,
+}
+
+/// A key result to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewKeyResult {
+    pub name: KeyResultName,
+    pub display_name: String,
+    pub target: MetricTarget,
+    pub unit: Unit,
+    pub metric: Option<MetricName>,
+    pub weight: Decimal,
+    pub request_id: Option<Uuid>,
+}
+
+/// A key result's current value, in its unit, with the counts behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyResultValue {
+    /// `None` when undefined (the metric's population is empty).
+    pub value: Option<Decimal>,
+    pub numerator: i64,
+    pub denominator: i64,
+    pub evaluate_time: Option<DateTime<Utc>>,
+}
+
+/// How a key result is doing at `evaluation_time`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyResultStatus {
+    pub key_result: KeyResult,
+    pub cycle: CycleName,
+    /// The latest value; `None` when there is none yet.
+    pub value: Option<KeyResultValue>,
+    pub progress: Option<Progress>,
+    pub assessment: Assessment,
+    pub evaluation_time: DateTime<Utc>,
+    /// The manual confidence of the latest check-in.
+    pub confidence: Option<Decimal>,
+    /// When the latest value was measured.
+    pub last_value_time: Option<DateTime<Utc>>,
+    /// Why the value is stale or missing, when it is.
+    pub data_problem: Option<String>,
+    /// The version of the last change of this key result (0 before any).
+    pub version: i64,
+}
+
+/// How an objective is doing at `evaluation_time`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectiveStatus {
+    pub objective: ObjectiveName,
+    /// Weighted mean of the clamped progress of the key results that have a value.
+    pub progress: Option<Decimal>,
+    pub health: Health,
+    pub explanation: String,
+    pub key_results: Vec<KeyResultStatus>,
+    pub evaluation_time: DateTime<Utc>,
+}
+
+/// Where a check-in's value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckInSource {
+    Manual,
+    Metric,
+    Import,
+    Rollup,
+}
+
+/// A recorded value of a key result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckIn {
+    pub key_result: KeyResultName,
+    /// Position among all check-ins of the tenant, in recording order.
+    pub id: i64,
+    /// `None` only for a metric reading with an empty population (undefined).
+    pub value: Option<Decimal>,
+    /// For metric readings: users that met the criterion, and the population.
+    pub numerator: Option<i64>,
+    pub denominator: Option<i64>,
+    pub measure_time: DateTime<Utc>,
+    pub record_time: DateTime<Utc>,
+    pub source: CheckInSource,
+    pub author: String,
+    pub comment: String,
+    pub confidence: Option<Decimal>,
+    pub idempotency_key: String,
+    /// The check-in this one corrects.
+    pub supersedes: Option<i64>,
+    /// Accepted into a closed cycle.
+    pub late: bool,
+}
+
+/// A check-in to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCheckIn {
+    pub key_result: KeyResultName,
+    pub value: Option<Decimal>,
+    pub numerator: Option<i64>,
+    pub denominator: Option<i64>,
+    /// `None` means now.
+    pub measure_time: Option<DateTime<Utc>>,
+    pub source: CheckInSource,
+    pub author: String,
+    pub comment: String,
+    pub confidence: Option<Decimal>,
+    pub idempotency_key: String,
+    pub supersedes: Option<i64>,
+    pub allow_late: bool,
+}
+
+/// Who makes a change, and the request it came with, for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// A person or a service, for example "alice" or "service:objectives".
+    pub name: String,
+    /// The caller's request id, if it sent one.
+    pub request_id: String,
+}
+
+impl Actor {
+    /// The objectives service itself, for automatic changes.
+    pub fn service() -> Self {
+        Self {
+            name: "service:objectives".to_owned(),
+            request_id: String::new(),
+        }
+    }
+}
+
+/// Whether the hypothesis behind a key result or objective held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HypothesisOutcome {
+    Unspecified,
+    Held,
+    Rejected,
+    Inconclusive,
+}
+
+/// What was learned on a key result or objective.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Learning {
+    /// The key result or objective it is about.
+    pub subject: String,
+    pub id: i64,
+    pub text: String,
+    pub hypothesis: HypothesisOutcome,
+    pub author: String,
+    pub create_time: DateTime<Utc>,
+}
+
+/// A learning to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLearning {
+    pub subject: String,
+    pub text: String,
+    pub hypothesis: HypothesisOutcome,
+    pub author: String,
+    pub request_id: Option<Uuid>,
+}
+
+/// A score set by a person instead of the bands, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScoreOverrideFor {
+    pub key_result: KeyResultName,
+    pub score: Decimal,
+    pub reason: String,
+}

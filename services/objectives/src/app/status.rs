@@ -1,0 +1,196 @@
+//! Key-result status: computed from the stored check-ins and the cycle by the rules of
+//! `devokr-domain`, at any evaluation instant and as known at any read instant.
+//!
+//! Reads are served from an in-memory index of each key result's inputs, so asking how a key
+//! result is doing costs a map look-up and a little decimal arithmetic, not a database round
+//! trip. The index follows the outbox: every change of a key result is written there in the
+//! transaction of the change, and each replica reloads the key results it learns changed.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
+
+use chrono::{DateTime, Utc};
+use devokr_domain::{
+    calendar::CycleState,
+    check_in::{CheckIn as ReplayCheckIn, effective_history},
+    cycle::Cycle as CyclePeriod,
+    health::{Confidence, ExpectedCurve, HealthInputs, PaceBands, Reading, assess},
+    names::{CycleName, KeyResultName},
+};
+use tokio::sync::watch;
+
+use super::{CheckIn, KeyResult, KeyResultStatus, KeyResultValue};
+
+/// Everything a key result's status is computed from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyResultState {
+    pub key_result: KeyResult,
+    pub cycle_name: CycleName,
+    pub cycle: CyclePeriod,
+    pub cycle_state: CycleState,
+    /// All check-ins, in recording order.
+    pub check_ins: Vec<CheckIn>,
+    /// The outbox version of the last change of this key result (0 before any).
+    pub version: i64,
+}
+
+impl KeyResultState {
+    /// The status judged at `at`, from the check-ins known at `read_time` (all when `None`).
+    pub fn status(
+        &self,
+        at: DateTime<Utc>,
+        read_time: Option<DateTime<Utc>>,
+        pace: &PaceBands,
+    ) -> KeyResultStatus {
+        let as_of = read_time.unwrap_or(DateTime::<Utc>::MAX_UTC);
+        // The domain replays corrections and late records; it needs a value per check-in, so
+        // an undefined metric reading (empty population) stands in as zero and is told apart
+        // by its sequence number below.
+        let replayable: Vec<ReplayCheckIn> = self
+            .check_ins
+            .iter()
+            .map(|check_in| ReplayCheckIn {
+                value: check_in.value.unwrap_or_default(),
+                measured_at: check_in.measure_time,
+                recorded_at: check_in.record_time,
+                supersedes: check_in.supersedes.and_then(|id| u64::try_from(id).ok()),
+                sequence: u64::try_from(check_in.id).unwrap_or_default(),
+            })
+            .collect();
+        let effective = effective_history(&replayable, as_of);
+        let by_sequence: HashMap<u64, &CheckIn> = self
+            .check_ins
+            .iter()
+            .map(|check_in| (u64::try_from(check_in.id).unwrap_or_default(), check_in))
+            .collect();
+        let latest = effective
+            .last()
+            .and_then(|replayed| by_sequence.get(&replayed.sequence))
+            .copied();
+
+        let target = &self.key_result.target;
+        let progress = latest
+            .and_then(|check_in| check_in.value)
+            .map(|value| target.progress(value));
+        // A problem reading the metric is about now; an as-of read answers from history.
+        let data_problem = match read_time {
+            None => self.key_result.metric_problem.clone(),
+            Some(_) => None,
+        };
+        let reading = match (&data_problem, progress) {
+            (Some(problem), _) => Reading::Unavailable(problem.clone()),
+            (None, Some(progress)) => Reading::Value(progress),
+            (None, None) => Reading::Undefined,
+        };
+        let confidence = latest.and_then(|check_in| check_in.confidence);
+        let assessment = assess(
+            &HealthInputs {
+                reading: &reading,
+                cycle: &self.cycle,
+                at,
+                curve: &ExpectedCurve::Linear,
+                last_value_at: latest.map(|check_in| check_in.measure_time),
+                freshness: None,
+                confidence: confidence.and_then(|value| Confidence::new(value).ok()),
+            },
+            pace,
+        );
+        KeyResultStatus {
+            key_result: self.key_result.clone(),
+            cycle: self.cycle_name.clone(),
+            value: latest.map(|check_in| KeyResultValue {
+                value: check_in.value,
+                numerator: check_in.numerator.unwrap_or_default(),
+                denominator: check_in.denominator.unwrap_or_default(),
+                evaluate_time: Some(check_in.measure_time),
+            }),
+            progress,
+            assessment,
+            evaluation_time: at,
+            confidence,
+            last_value_time: latest.map(|check_in| check_in.measure_time),
+            data_problem,
+            version: self.version,
+        }
+    }
+}
+
+/// The in-memory index of key-result states, shared by every call of a replica.
+#[derive(Debug, Clone)]
+pub struct StatusIndex {
+    states: Arc<RwLock<HashMap<KeyResultName, Arc<KeyResultState>>>>,
+    /// The highest outbox version whose change the index has applied.
+    applied: Arc<watch::Sender<i64>>,
+}
+
+impl Default for StatusIndex {
+    fn default() -> Self {
+        Self {
+            states: Arc::default(),
+            applied: Arc::new(watch::channel(0).0),
+        }
+    }
+}
+
+impl StatusIndex {
+    pub fn get(&self, name: &KeyResultName) -> Option<Arc<KeyResultState>> {
+        self.read().get(name).cloned()
+    }
+
+    /// Stores a freshly loaded state, unless the index already holds a newer one.
+    pub fn put(&self, state: KeyResultState) -> Arc<KeyResultState> {
+        let state = Arc::new(state);
+        let mut states = self
+            .states
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let entry = states
+            .entry(state.key_result.name.clone())
+            .or_insert_with(|| Arc::clone(&state));
+        if entry.version <= state.version {
+            *entry = Arc::clone(&state);
+        }
+        Arc::clone(entry)
+    }
+
+    pub fn remove(&self, name: &KeyResultName) {
+        self.states
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(name);
+    }
+
+    /// Forgets everything, for example after missing changes; states reload on demand.
+    pub fn clear(&self) {
+        self.states
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clear();
+    }
+
+    /// Records that the change with `version` has been applied.
+    pub fn applied(&self, version: i64) {
+        self.applied.send_if_modified(|applied| {
+            let newer = version > *applied;
+            if newer {
+                *applied = version;
+            }
+            newer
+        });
+    }
+
+    /// Waits until the change with `version` has been applied.
+    pub async fn wait_applied(&self, version: i64) {
+        let mut applied = self.applied.subscribe();
+        // The sender lives as long as the index, so this only ends when the version arrives.
+        let _ = applied.wait_for(|applied| *applied >= version).await;
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<KeyResultName, Arc<KeyResultState>>> {
+        self.states
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

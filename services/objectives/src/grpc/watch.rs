@@ -1,0 +1,203 @@
+//! WatchKeyResultStatus: the current statuses of the watched key results, a bookmark, then
+//! every change, from the outbox in version order. A client resumes after the last version it
+//! saw; one whose version is too old is told so and starts over.
+//!
+//! A watch is a stream over the shared change feed, with no task of its own, so ten thousand
+//! of them cost little memory. Each change is answered from the status index once the index
+//! has applied it, so a watcher never sees a status older than the change it is told about.
+
+use std::{collections::HashSet, pin::Pin, sync::Arc};
+
+use chrono::Utc;
+use devokr_domain::names::{CycleName, KeyResultName, ObjectiveName, TenantName};
+use devokr_platform::{ServiceError, outbox::Change, request::parse_field};
+use devokr_proto::objectives::v1::{self as pb, watch_key_result_status_response::Event};
+use futures::{Stream, StreamExt, stream};
+use tokio_util::sync::CancellationToken;
+use tonic::Status;
+
+use super::convert;
+use crate::{app::ObjectivesApp, store::KeyResultChanged};
+
+/// The response stream of a watch.
+pub(super) type StatusStream =
+    Pin<Box<dyn Stream<Item = Result<pb::WatchKeyResultStatusResponse, Status>> + Send>>;
+
+/// Which key results a watch follows.
+#[derive(Debug, Clone)]
+enum Selection {
+    KeyResults(HashSet<String>),
+    Objective(String),
+    Cycle(String),
+}
+
+impl Selection {
+    fn read(
+        request: &pb::WatchKeyResultStatusRequest,
+        tenant: &TenantName,
+    ) -> Result<Self, ServiceError> {
+        let chosen = [
+            !request.key_results.is_empty(),
+            !request.objective.is_empty(),
+            !request.cycle.is_empty(),
+        ];
+        if chosen.iter().filter(|&&set| set).count() != 1 {
+            return Err(ServiceError::invalid(
+                "key_results",
+                "set exactly one of key_results, objective and cycle",
+            ));
+        }
+        let same_tenant = |field: String, of: &str| {
+            if of == tenant.tenant {
+                Ok(())
+            } else {
+                Err(ServiceError::invalid(
+                    field,
+                    format!("belongs to another tenant than {tenant}"),
+                ))
+            }
+        };
+        if !request.objective.is_empty() {
+            let objective: ObjectiveName = parse_field("objective", &request.objective)?;
+            same_tenant("objective".into(), &objective.tenant)?;
+            return Ok(Self::Objective(objective.to_string()));
+        }
+        if !request.cycle.is_empty() {
+            let cycle: CycleName = parse_field("cycle", &request.cycle)?;
+            same_tenant("cycle".into(), &cycle.tenant)?;
+            return Ok(Self::Cycle(cycle.to_string()));
+        }
+        let mut names = HashSet::new();
+        for (index, name) in request.key_results.iter().enumerate() {
+            let field = format!("key_results[{index}]");
+            let key_result: KeyResultName = parse_field(&field, name)?;
+            same_tenant(field, &key_result.tenant)?;
+            names.insert(key_result.to_string());
+        }
+        Ok(Self::KeyResults(names))
+    }
+
+    fn matches(&self, change: &KeyResultChanged) -> bool {
+        match self {
+            Self::KeyResults(names) => names.contains(&change.key_result),
+            Self::Objective(objective) => change
+                .key_result
+                .strip_prefix(objective.as_str())
+                .is_some_and(|rest| rest.starts_with("/keyResults/")),
+            Self::Cycle(cycle) => &change.cycle == cycle,
+        }
+    }
+}
+
+/// Starts a watch.
+pub(super) async fn watch(
+    app: &ObjectivesApp,
+    request: pb::WatchKeyResultStatusRequest,
+    shutdown: &CancellationToken,
+) -> Result<StatusStream, Status> {
+    let tenant: TenantName = parse_field("parent", &request.parent).map_err(ServiceError::from)?;
+    let selection = Selection::read(&request, &tenant)?;
+    let resume = (request.resume_version > 0).then_some(request.resume_version);
+
+    // Subscribe first, then read the current statuses: a change in between is sent twice
+    // rather than lost.
+    let start = resume.unwrap_or_else(|| app.feed().version());
+    let changes = app
+        .feed()
+        .subscribe(Some(start))
+        .await
+        .map_err(ServiceError::from)?;
+    let snapshot = match resume {
+        Some(_) => Vec::new(),
+        None => snapshot(app, &selection).await?,
+    };
+    let initial = stream::iter(
+        snapshot
+            .into_iter()
+            .map(Ok)
+            .chain(resume.is_none().then(|| {
+                Ok(pb::WatchKeyResultStatusResponse {
+                    event: Some(Event::Bookmark(pb::Bookmark { version: start })),
+                    version: start,
+                })
+            })),
+    );
+
+    let app = app.clone();
+    let live = changes.filter_map(move |change| {
+        let app = app.clone();
+        let selection = selection.clone();
+        async move {
+            match change {
+                Ok(change) if selection.matches(&change.payload) => {
+                    Some(answer(&app, &change).await)
+                }
+                Ok(_) => None,
+                Err(error) => Some(Err(Status::from(ServiceError::from(error)))),
+            }
+        }
+    });
+    // Once the server shuts down the stream ends with UNAVAILABLE, so the client reconnects
+    // (to another replica) and resumes; graceful shutdown is never held up by a watch.
+    let ended = shutdown.clone().cancelled_owned();
+    let stream = initial
+        .chain(live.take_until(ended))
+        .chain(stream::once(async {
+            Err(Status::from(ServiceError::ShuttingDown))
+        }));
+    Ok(Box::pin(stream))
+}
+
+async fn snapshot(
+    app: &ObjectivesApp,
+    selection: &Selection,
+) -> Result<Vec<pb::WatchKeyResultStatusResponse>, Status> {
+    let names: Vec<KeyResultName> = match selection {
+        Selection::KeyResults(names) => names
+            .iter()
+            .map(|name| parse_field("key_results", name).map_err(ServiceError::from))
+            .collect::<Result<_, _>>()?,
+        Selection::Objective(objective) => {
+            app.key_result_names_of_objective(
+                &parse_field("objective", objective).map_err(ServiceError::from)?,
+            )
+            .await?
+        }
+        Selection::Cycle(cycle) => {
+            app.key_result_names_of_cycle(&parse_field("cycle", cycle).map_err(ServiceError::from)?)
+                .await?
+        }
+    };
+    let now = Utc::now();
+    let mut statuses = Vec::with_capacity(names.len());
+    for name in names {
+        let status = app.key_result_status(&name, Some(now), None).await?;
+        statuses.push(pb::WatchKeyResultStatusResponse {
+            version: status.version,
+            event: Some(Event::Status(convert::key_result_status(status))),
+        });
+    }
+    Ok(statuses)
+}
+
+/// The message for one change: the key result's status once the index has applied it.
+async fn answer(
+    app: &ObjectivesApp,
+    change: &Arc<Change<KeyResultChanged>>,
+) -> Result<pb::WatchKeyResultStatusResponse, Status> {
+    let event = if change.payload.removed {
+        Event::RemovedKeyResult(change.payload.key_result.clone())
+    } else {
+        app.index().wait_applied(change.version).await;
+        let name: KeyResultName =
+            parse_field("key_result", &change.payload.key_result).map_err(ServiceError::from)?;
+        let mut status =
+            convert::key_result_status(app.key_result_status(&name, None, None).await?);
+        status.version = status.version.max(change.version);
+        Event::Status(status)
+    };
+    Ok(pb::WatchKeyResultStatusResponse {
+        event: Some(event),
+        version: change.version,
+    })
+}

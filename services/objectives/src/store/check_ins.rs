@@ -1,0 +1,507 @@
+//! Check-ins, metric readings, the audit log and the outbox of status changes. Every change of
+//! a key result's status is audited and published in the transaction that makes it.
+
+use chrono::{DateTime, Utc};
+use devokr_domain::{
+    Decimal,
+    cycle::Cycle as CyclePeriod,
+    names::{KeyResultName, MetricName, ObjectiveName, TenantName},
+};
+use devokr_platform::{ServiceError, ServiceResult, db::classify, outbox};
+use serde_json::json;
+use sqlx::{PgConnection, Row, postgres::PgRow};
+
+use super::{ObjectivesStore, cycle_from_row, key_result_from_row};
+use crate::app::{Actor, CheckIn, CheckInSource, KeyResultState, NewCheckIn};
+
+/// The outbox of key-result status changes.
+pub const OUTBOX: &str = "objectives.outbox";
+
+/// What the outbox says changed: a key result, with where it sits, so watchers of an
+/// objective or a cycle can tell it is theirs without a look-up.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct KeyResultChanged {
+    /// The key result's resource name.
+    #[prost(string, tag = "1")]
+    pub key_result: String,
+    /// Its cycle's resource name.
+    #[prost(string, tag = "2")]
+    pub cycle: String,
+    /// The key result was deleted.
+    #[prost(bool, tag = "3")]
+    pub removed: bool,
+}
+
+/// A metric's value over a key result's cycle, in the key result's unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricReading {
+    pub value: Option<Decimal>,
+    pub numerator: i64,
+    pub denominator: i64,
+}
+
+/// A key result bound to a metric, with its cycle, for the refresher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoundKeyResult {
+    pub name: KeyResultName,
+    pub metric: MetricName,
+    pub unit_is_percent: bool,
+    pub cycle: CyclePeriod,
+}
+
+const SELECT_CHECK_IN: &str =
+    "select tenant, objective_id, key_result_id, check_in_id, value, numerator, denominator,
+        measure_time, record_time, source, author, comment, confidence, idempotency_key,
+        supersedes, late
+ from objectives.check_in ";
+
+impl ObjectivesStore {
+    /// A key result with its cycle and every check-in: what its status is computed from.
+    pub async fn key_result_state(
+        &self,
+        name: &KeyResultName,
+    ) -> ServiceResult<Option<KeyResultState>> {
+        let Some(row) = sqlx::query(select_key_result!(
+            "where k.tenant = $1 and k.objective_id = $2 and k.key_result_id = $3"
+        ))
+        .bind(&name.tenant)
+        .bind(&name.objective)
+        .bind(&name.key_result)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(classify)?
+        else {
+            return Ok(None);
+        };
+        let cycle = cycle_from_row(&row, "c_")?;
+        let version: i64 = row.try_get("status_version").map_err(classify)?;
+        let check_ins = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{SELECT_CHECK_IN} where tenant = $1 and objective_id = $2 and key_result_id = $3
+             order by check_in_id"
+        )))
+        .bind(&name.tenant)
+        .bind(&name.objective)
+        .bind(&name.key_result)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?
+        .iter()
+        .map(check_in_from_row)
+        .collect::<ServiceResult<Vec<_>>>()?;
+        Ok(Some(KeyResultState {
+            key_result: key_result_from_row(&row)?,
+            cycle_name: cycle.name,
+            cycle: cycle.period,
+            cycle_state: cycle.state,
+            check_ins,
+            version,
+        }))
+    }
+
+    /// Records a check-in, audits it and publishes the status change, in one transaction.
+    /// A check-in whose idempotency key was recorded before is returned as it was, unchanged.
+    pub async fn insert_check_in(
+        &self,
+        new: &NewCheckIn,
+        measure_time: DateTime<Utc>,
+        late: bool,
+        actor: &Actor,
+    ) -> ServiceResult<CheckIn> {
+        let mut transaction = self.pool.begin().await.map_err(classify)?;
+        let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "insert into objectives.check_in
+                 (tenant, objective_id, key_result_id, value, numerator, denominator, measure_time,
+                  source, author, comment, confidence, idempotency_key, supersedes, late)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+             on conflict (tenant, objective_id, key_result_id, idempotency_key) do nothing
+             returning {}",
+            CHECK_IN_COLUMNS
+        )))
+        .bind(&new.key_result.tenant)
+        .bind(&new.key_result.objective)
+        .bind(&new.key_result.key_result)
+        .bind(new.value)
+        .bind(new.numerator)
+        .bind(new.denominator)
+        .bind(measure_time)
+        .bind(source_text(new.source))
+        .bind(&new.author)
+        .bind(&new.comment)
+        .bind(new.confidence)
+        .bind(&new.idempotency_key)
+        .bind(new.supersedes)
+        .bind(late)
+        .fetch_optional(&mut *transaction)
+        .await
+        .map_err(classify)?;
+        let Some(row) = inserted else {
+            drop(transaction);
+            let existing = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{SELECT_CHECK_IN} where tenant = $1 and objective_id = $2 and key_result_id = $3
+                 and idempotency_key = $4"
+            )))
+            .bind(&new.key_result.tenant)
+            .bind(&new.key_result.objective)
+            .bind(&new.key_result.key_result)
+            .bind(&new.idempotency_key)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(classify)?;
+            return check_in_from_row(&existing);
+        };
+        let check_in = check_in_from_row(&row)?;
+        audit(
+            &mut transaction,
+            actor,
+            &new.key_result.tenant(),
+            if late {
+                "CreateLateCheckIn"
+            } else {
+                "CreateCheckIn"
+            },
+            &format!("{}/checkIns/{}", new.key_result, check_in.id),
+            json!({
+                "value": check_in.value.map(|value| value.to_string()),
+                "measureTime": check_in.measure_time,
+                "source": source_text(check_in.source),
+                "supersedes": check_in.supersedes,
+                "late": late,
+            }),
+        )
+        .await?;
+        publish(&mut transaction, &new.key_result, false).await?;
+        transaction.commit().await.map_err(classify)?;
+        Ok(check_in)
+    }
+
+    /// Check-ins of a key result in recording order after `after`, at most `limit`.
+    pub async fn check_ins(
+        &self,
+        key_result: &KeyResultName,
+        after: i64,
+        limit: i64,
+    ) -> ServiceResult<Vec<CheckIn>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{SELECT_CHECK_IN} where tenant = $1 and objective_id = $2 and key_result_id = $3
+             and check_in_id > $4 order by check_in_id limit $5"
+        )))
+        .bind(&key_result.tenant)
+        .bind(&key_result.objective)
+        .bind(&key_result.key_result)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?
+        .iter()
+        .map(check_in_from_row)
+        .collect()
+    }
+
+    /// Stores a metric reading as an automatic check-in when it differs from the latest one,
+    /// and clears a recorded reading problem; publishes the change when there is one.
+    /// Returns whether anything changed.
+    pub async fn record_metric_reading(
+        &self,
+        key_result: &KeyResultName,
+        reading: &MetricReading,
+    ) -> ServiceResult<bool> {
+        let mut transaction = self.pool.begin().await.map_err(classify)?;
+        let cleared = clear_metric_problem(&mut transaction, key_result).await?;
+        let latest = sqlx::query(
+            "select value, numerator, denominator from objectives.check_in
+             where tenant = $1 and objective_id = $2 and key_result_id = $3 and source = 'metric'
+             order by check_in_id desc limit 1",
+        )
+        .bind(&key_result.tenant)
+        .bind(&key_result.objective)
+        .bind(&key_result.key_result)
+        .fetch_optional(&mut *transaction)
+        .await
+        .map_err(classify)?;
+        let unchanged = match &latest {
+            Some(row) => {
+                let value: Option<Decimal> = row.try_get("value").map_err(classify)?;
+                let numerator: Option<i64> = row.try_get("numerator").map_err(classify)?;
+                let denominator: Option<i64> = row.try_get("denominator").map_err(classify)?;
+                value == reading.value
+                    && numerator == Some(reading.numerator)
+                    && denominator == Some(reading.denominator)
+            }
+            None => false,
+        };
+        let actor = Actor::service();
+        if !unchanged {
+            let id: i64 = sqlx::query_scalar(
+                "insert into objectives.check_in
+                     (tenant, objective_id, key_result_id, value, numerator, denominator,
+                      measure_time, source, author, idempotency_key)
+                 values ($1, $2, $3, $4, $5, $6, now(), 'metric', $7,
+                         'metric:' || pg_current_xact_id()::text)
+                 returning check_in_id",
+            )
+            .bind(&key_result.tenant)
+            .bind(&key_result.objective)
+            .bind(&key_result.key_result)
+            .bind(reading.value)
+            .bind(reading.numerator)
+            .bind(reading.denominator)
+            .bind(&actor.name)
+            .fetch_one(&mut *transaction)
+            .await
+            .map_err(classify)?;
+            audit(
+                &mut transaction,
+                &actor,
+                &key_result.tenant(),
+                "RefreshMetricValue",
+                &format!("{key_result}/checkIns/{id}"),
+                json!({
+                    "value": reading.value.map(|value| value.to_string()),
+                    "numerator": reading.numerator,
+                    "denominator": reading.denominator,
+                }),
+            )
+            .await?;
+        }
+        let changed = cleared || !unchanged;
+        if changed {
+            publish(&mut transaction, key_result, false).await?;
+        }
+        transaction.commit().await.map_err(classify)?;
+        Ok(changed)
+    }
+
+    /// Records why a key result's metric could not be read; publishes the change when the
+    /// problem is new. Returns whether anything changed.
+    pub async fn record_metric_problem(
+        &self,
+        key_result: &KeyResultName,
+        problem: &str,
+    ) -> ServiceResult<bool> {
+        let mut transaction = self.pool.begin().await.map_err(classify)?;
+        let changed = sqlx::query(
+            "update objectives.key_result set metric_problem = $4
+             where tenant = $1 and objective_id = $2 and key_result_id = $3
+               and metric_problem is distinct from $4",
+        )
+        .bind(&key_result.tenant)
+        .bind(&key_result.objective)
+        .bind(&key_result.key_result)
+        .bind(problem)
+        .execute(&mut *transaction)
+        .await
+        .map_err(classify)?
+        .rows_affected()
+            > 0;
+        if changed {
+            audit(
+                &mut transaction,
+                &Actor::service(),
+                &key_result.tenant(),
+                "MetricUnreadable",
+                &key_result.to_string(),
+                json!({ "problem": problem }),
+            )
+            .await?;
+            publish(&mut transaction, key_result, false).await?;
+        }
+        transaction.commit().await.map_err(classify)?;
+        Ok(changed)
+    }
+
+    /// Key results bound to a metric (of `tenant`, or of every tenant), with their cycles.
+    pub async fn bound_key_results(
+        &self,
+        tenant: Option<&TenantName>,
+    ) -> ServiceResult<Vec<BoundKeyResult>> {
+        sqlx::query(select_key_result!(
+            "where k.metric is not null and ($1::text is null or k.tenant = $1)
+             order by k.tenant, k.seq"
+        ))
+        .bind(tenant.map(|tenant| tenant.tenant.as_str()))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?
+        .iter()
+        .map(|row| {
+            let key_result = key_result_from_row(row)?;
+            let cycle = cycle_from_row(row, "c_")?;
+            let metric = key_result.metric.clone().ok_or_else(|| {
+                ServiceError::Internal(anyhow::anyhow!("{} lost its metric", key_result.name))
+            })?;
+            Ok(BoundKeyResult {
+                name: key_result.name,
+                metric,
+                unit_is_percent: matches!(key_result.unit, crate::app::Unit::Percent),
+                cycle: cycle.period,
+            })
+        })
+        .collect()
+    }
+
+    /// Names of the key results of an objective.
+    pub async fn key_result_names_of_objective(
+        &self,
+        objective: &ObjectiveName,
+    ) -> ServiceResult<Vec<KeyResultName>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "select key_result_id from objectives.key_result
+             where tenant = $1 and objective_id = $2 order by seq",
+        )
+        .bind(&objective.tenant)
+        .bind(&objective.objective)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?;
+        Ok(ids.into_iter().map(|id| objective.key_result(id)).collect())
+    }
+
+    /// Names of the key results of every objective of a cycle.
+    pub async fn key_result_names_of_cycle(
+        &self,
+        cycle: &devokr_domain::names::CycleName,
+    ) -> ServiceResult<Vec<KeyResultName>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "select k.objective_id, k.key_result_id
+             from objectives.key_result k
+             join objectives.objective o using (tenant, objective_id)
+             where k.tenant = $1 and o.cycle_id = $2 order by k.seq",
+        )
+        .bind(&cycle.tenant)
+        .bind(&cycle.cycle)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?;
+        let tenant = cycle.tenant();
+        Ok(rows
+            .into_iter()
+            .map(|(objective, key_result)| tenant.objective(objective).key_result(key_result))
+            .collect())
+    }
+}
+
+async fn clear_metric_problem(
+    connection: &mut PgConnection,
+    key_result: &KeyResultName,
+) -> ServiceResult<bool> {
+    Ok(sqlx::query(
+        "update objectives.key_result set metric_problem = null
+         where tenant = $1 and objective_id = $2 and key_result_id = $3
+           and metric_problem is not null",
+    )
+    .bind(&key_result.tenant)
+    .bind(&key_result.objective)
+    .bind(&key_result.key_result)
+    .execute(connection)
+    .await
+    .map_err(classify)?
+    .rows_affected()
+        > 0)
+}
+
+/// Writes one audit event in the caller's transaction.
+pub(super) async fn audit(
+    connection: &mut PgConnection,
+    actor: &Actor,
+    tenant: &TenantName,
+    action: &str,
+    resource: &str,
+    change: serde_json::Value,
+) -> ServiceResult<()> {
+    sqlx::query(
+        "insert into objectives.audit_event (tenant, actor, request_id, action, resource, change)
+         values ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&tenant.tenant)
+    .bind(&actor.name)
+    .bind(&actor.request_id)
+    .bind(action)
+    .bind(resource)
+    .bind(change)
+    .execute(connection)
+    .await
+    .map_err(classify)?;
+    Ok(())
+}
+
+/// Publishes a change of a key result's status in the caller's transaction.
+pub(super) async fn publish(
+    connection: &mut PgConnection,
+    key_result: &KeyResultName,
+    removed: bool,
+) -> ServiceResult<i64> {
+    let cycle: String = sqlx::query_scalar(
+        "select o.cycle_id from objectives.objective o where o.tenant = $1 and o.objective_id = $2",
+    )
+    .bind(&key_result.tenant)
+    .bind(&key_result.objective)
+    .fetch_one(&mut *connection)
+    .await
+    .map_err(classify)?;
+    let change = KeyResultChanged {
+        key_result: key_result.to_string(),
+        cycle: key_result.tenant().cycle(cycle).to_string(),
+        removed,
+    };
+    let version = outbox::append(&mut *connection, OUTBOX, &key_result.tenant, &change)
+        .await
+        .map_err(classify)?;
+    sqlx::query(
+        "update objectives.key_result set status_version = $4
+         where tenant = $1 and objective_id = $2 and key_result_id = $3",
+    )
+    .bind(&key_result.tenant)
+    .bind(&key_result.objective)
+    .bind(&key_result.key_result)
+    .bind(version)
+    .execute(connection)
+    .await
+    .map_err(classify)?;
+    Ok(version)
+}
+
+const CHECK_IN_COLUMNS: &str = "tenant, objective_id, key_result_id, check_in_id, value, numerator,
+    denominator, measure_time, record_time, source, author, comment, confidence, idempotency_key,
+    supersedes, late";
+
+fn source_text(source: CheckInSource) -> &'static str {
+    match source {
+        CheckInSource::Manual => "manual",
+        CheckInSource::Metric => "metric",
+        CheckInSource::Import => "import",
+        CheckInSource::Rollup => "rollup",
+    }
+}
+
+fn check_in_from_row(row: &PgRow) -> ServiceResult<CheckIn> {
+    super::read(|| {
+        let source = match row.try_get::<&str, _>("source")? {
+            "manual" => CheckInSource::Manual,
+            "metric" => CheckInSource::Metric,
+            "import" => CheckInSource::Import,
+            "rollup" => CheckInSource::Rollup,
+            other => anyhow::bail!("unknown check-in source {other:?}"),
+        };
+        Ok(CheckIn {
+            key_result: KeyResultName {
+                tenant: row.try_get("tenant")?,
+                objective: row.try_get("objective_id")?,
+                key_result: row.try_get("key_result_id")?,
+            },
+            id: row.try_get("check_in_id")?,
+            value: row.try_get("value")?,
+            numerator: row.try_get("numerator")?,
+            denominator: row.try_get("denominator")?,
+            measure_time: row.try_get("measure_time")?,
+            record_time: row.try_get("record_time")?,
+            source,
+            author: row.try_get("author")?,
+            comment: row.try_get("comment")?,
+            confidence: row.try_get("confidence")?,
+            idempotency_key: row.try_get("idempotency_key")?,
+            supersedes: row.try_get("supersedes")?,
+            late: row.try_get("late")?,
+        })
+    })
+}
