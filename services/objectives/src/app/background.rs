@@ -170,8 +170,10 @@ async fn follow_outbox(app: ObjectivesApp, shutdown: CancellationToken) {
                 continue;
             }
         };
-        // Changes made before this subscription are loaded on demand.
+        // Changes made before this subscription are loaded on demand, fresh: the index
+        // starts over, and counts everything up to here as applied.
         app.index().clear();
+        app.index().applied(changes.position());
         let mut changes = std::pin::pin!(changes);
         loop {
             let next = tokio::select! {
@@ -203,13 +205,14 @@ async fn follow_outbox(app: ObjectivesApp, shutdown: CancellationToken) {
 
 /// Re-reads every metric-bound key result now and then, and prunes the outbox.
 async fn resync_metrics(app: ObjectivesApp, shutdown: CancellationToken) {
+    // At start too: data may have changed while no replica was watching.
     loop {
-        if sleep_or_shutdown(RESYNC_INTERVAL, &shutdown).await {
-            return;
-        }
         for_each_bound(&app, None, &shutdown, refresh).await;
         if let Err(error) = app.feed().prune(OUTBOX_RETENTION).await {
             tracing::warn!(%error, "cannot prune the outbox");
+        }
+        if sleep_or_shutdown(RESYNC_INTERVAL, &shutdown).await {
+            return;
         }
     }
 }

@@ -25,9 +25,11 @@ use crate::{
 };
 
 mod background;
+mod lifecycle;
 mod model;
 mod status;
 pub use background::spawn_background;
+pub use lifecycle::{HistoryPoint, LearningSubject};
 pub use model::*;
 pub use status::{KeyResultState, StatusIndex};
 
@@ -155,6 +157,7 @@ impl ObjectivesApp {
             Err(error) => return Err(error.into()),
         }
         let created = self.store.insert_key_result(&new).await?;
+        self.changed(&created.name).await?;
         // A bound key result shows its value from the start.
         if let Some(metric) = &created.metric {
             let cycle = self.state(&created.name).await?.cycle;
@@ -340,7 +343,7 @@ impl ObjectivesApp {
         if let Err(error) = late_check_in(
             measure_time,
             &state.cycle,
-            CycleState::Active,
+            state.cycle_state,
             new.allow_late,
         ) {
             return Err(ServiceError::invalid(
@@ -348,9 +351,11 @@ impl ObjectivesApp {
                 error.to_string(),
             ));
         }
+        // Accepted into a closed cycle only with allow_late: marked, and audited as such.
+        let late = state.cycle_state == CycleState::Closed;
         let check_in = self
             .store
-            .insert_check_in(&new, measure_time, false, actor)
+            .insert_check_in(&new, measure_time, late, actor)
             .await?;
         self.changed(&new.key_result).await?;
         Ok(check_in)

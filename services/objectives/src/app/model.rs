@@ -256,3 +256,16 @@ pub struct ScoreOverrideFor {
     pub score: Decimal,
     pub reason: String,
 }
+
+/// One change, as the audit log records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub sequence: i64,
+    pub time: DateTime<Utc>,
+    pub actor: String,
+    pub request_id: String,
+    pub action: String,
+    pub resource: String,
+    /// What changed, as JSON text.
+    pub change: String,
+}

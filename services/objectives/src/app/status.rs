@@ -44,13 +44,31 @@ impl KeyResultState {
         read_time: Option<DateTime<Utc>>,
         pace: &PaceBands,
     ) -> KeyResultStatus {
+        self.status_from(at, read_time, None, pace)
+    }
+
+    /// The status at `at` from what is known now of the values measured up to `at`: the
+    /// history a chart shows, with later corrections applied.
+    pub fn status_measured_by(&self, at: DateTime<Utc>, pace: &PaceBands) -> KeyResultStatus {
+        self.status_from(at, None, Some(at), pace)
+    }
+
+    fn status_from(
+        &self,
+        at: DateTime<Utc>,
+        read_time: Option<DateTime<Utc>>,
+        measured_by: Option<DateTime<Utc>>,
+        pace: &PaceBands,
+    ) -> KeyResultStatus {
         let as_of = read_time.unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let measured_by = measured_by.unwrap_or(DateTime::<Utc>::MAX_UTC);
         // The domain replays corrections and late records; it needs a value per check-in, so
         // an undefined metric reading (empty population) stands in as zero and is told apart
         // by its sequence number below.
         let replayable: Vec<ReplayCheckIn> = self
             .check_ins
             .iter()
+            .filter(|check_in| check_in.measure_time <= measured_by)
             .map(|check_in| ReplayCheckIn {
                 value: check_in.value.unwrap_or_default(),
                 measured_at: check_in.measure_time,

@@ -3,6 +3,7 @@
 
 use devokr_domain::{
     Decimal,
+    calendar::CycleState,
     cycle::{Cycle as CyclePeriod, parse_time_zone},
     health::Health,
     names::{
@@ -20,8 +21,9 @@ use devokr_proto::{
 };
 
 use crate::app::{
-    Actor, CheckIn, CheckInSource, Cycle, KeyResult, KeyResultStatus, NewCheckIn, NewCycle,
-    NewKeyResult, NewObjective, Objective, ObjectiveStatus, Unit,
+    Actor, AuditEvent, CheckIn, CheckInSource, Cycle, HistoryPoint, HypothesisOutcome, KeyResult,
+    KeyResultStatus, Learning, LearningSubject, NewCheckIn, NewCycle, NewKeyResult, NewLearning,
+    NewObjective, Objective, ObjectiveStatus, ScoreOverrideFor, Unit,
 };
 
 /// Longest description accepted.
@@ -89,7 +91,13 @@ pub(super) fn cycle(cycle: Cycle) -> pb::Cycle {
         end_time: Some(timestamp(cycle.period.end_time())),
         create_time: Some(timestamp(cycle.create_time)),
         etag: etag(cycle.version),
-        ..Default::default()
+        state: match cycle.state {
+            CycleState::Planning => pb::CycleState::Planning,
+            CycleState::Active => pb::CycleState::Active,
+            CycleState::Closed => pb::CycleState::Closed,
+        }
+        .into(),
+        parent: String::new(),
     }
 }
 
@@ -261,6 +269,9 @@ pub(super) fn key_result(key_result: KeyResult) -> pb::KeyResult {
         weight: Some(key_result.weight.into()),
         create_time: Some(timestamp(key_result.create_time)),
         etag: etag(key_result.version),
+        kind: pb::KeyResultKind::Metric.into(),
+        score: key_result.score.map(Into::into),
+        score_override_reason: key_result.score_override_reason,
         ..Default::default()
     }
 }
@@ -474,5 +485,134 @@ pub(super) fn status_result(
     pb::KeyResultStatusResult {
         name,
         result: Some(result),
+    }
+}
+
+/// Reads an optional etag: empty is `None`, otherwise the row version it quotes.
+pub(super) fn version_of_etag(field: &str, etag: &str) -> Result<Option<i64>, ServiceError> {
+    if etag.is_empty() {
+        return Ok(None);
+    }
+    etag.trim_matches('"')
+        .parse::<i64>()
+        .map(Some)
+        .map_err(|_| {
+            ServiceError::invalid(
+                field,
+                format!("{etag:?} is not an etag this service issued"),
+            )
+        })
+}
+
+pub(super) fn score_overrides(
+    overrides: Vec<pb::ScoreOverride>,
+) -> Result<Vec<ScoreOverrideFor>, ServiceError> {
+    let mut violations = Violations::default();
+    let mut read = Vec::with_capacity(overrides.len());
+    for (index, score_override) in overrides.into_iter().enumerate() {
+        let key_result = violations.check(parse_field::<KeyResultName>(
+            &format!("overrides[{index}].key_result"),
+            &score_override.key_result,
+        ));
+        let score = violations.check(decimal(
+            &format!("overrides[{index}].score"),
+            score_override.score.as_ref(),
+        ));
+        let reason = violations.check(request::required_text(
+            &format!("overrides[{index}].reason"),
+            &score_override.reason,
+            MAX_DESCRIPTION_CHARS,
+        ));
+        if let (Some(key_result), Some(score), Some(reason)) = (key_result, score, reason) {
+            read.push(ScoreOverrideFor {
+                key_result,
+                score,
+                reason,
+            });
+        }
+    }
+    violations.finish(|| Some(read))
+}
+
+pub(super) fn learning(learning: Learning) -> pb::Learning {
+    pb::Learning {
+        name: format!("{}/learnings/{}", learning.subject, learning.id),
+        text: learning.text,
+        hypothesis: match learning.hypothesis {
+            HypothesisOutcome::Unspecified => pb::HypothesisOutcome::Unspecified,
+            HypothesisOutcome::Held => pb::HypothesisOutcome::Held,
+            HypothesisOutcome::Rejected => pb::HypothesisOutcome::Rejected,
+            HypothesisOutcome::Inconclusive => pb::HypothesisOutcome::Inconclusive,
+        }
+        .into(),
+        author: learning.author,
+        create_time: Some(timestamp(learning.create_time)),
+    }
+}
+
+/// The subject of a learning: an objective or key result name.
+pub(super) fn learning_subject(field: &str, name: &str) -> Result<LearningSubject, ServiceError> {
+    if let Ok(key_result) = name.parse::<KeyResultName>() {
+        return Ok(LearningSubject::KeyResult(key_result));
+    }
+    Ok(LearningSubject::Objective(parse_field::<ObjectiveName>(
+        field, name,
+    )?))
+}
+
+pub(super) fn new_learning(
+    learning: Option<pb::Learning>,
+    subject: &LearningSubject,
+    request_id: &str,
+) -> Result<NewLearning, ServiceError> {
+    let learning = learning.unwrap_or_default();
+    let mut violations = Violations::default();
+    let text = violations.check(request::required_text(
+        "learning.text",
+        &learning.text,
+        MAX_DESCRIPTION_CHARS,
+    ));
+    let author = violations.check(request::optional_text(
+        "learning.author",
+        &learning.author,
+        200,
+    ));
+    let request_id = violations.check(request::request_id(request_id));
+    let hypothesis = match pb::HypothesisOutcome::try_from(learning.hypothesis) {
+        Ok(pb::HypothesisOutcome::Held) => HypothesisOutcome::Held,
+        Ok(pb::HypothesisOutcome::Rejected) => HypothesisOutcome::Rejected,
+        Ok(pb::HypothesisOutcome::Inconclusive) => HypothesisOutcome::Inconclusive,
+        Ok(pb::HypothesisOutcome::Unspecified) | Err(_) => HypothesisOutcome::Unspecified,
+    };
+    violations.finish(|| {
+        Some(NewLearning {
+            subject: subject.to_string(),
+            text: text?,
+            hypothesis,
+            author: author?,
+            request_id: request_id?,
+        })
+    })
+}
+
+pub(super) fn audit_event(event: AuditEvent) -> pb::AuditEvent {
+    pb::AuditEvent {
+        sequence: event.sequence,
+        time: Some(timestamp(event.time)),
+        actor: event.actor,
+        request_id: event.request_id,
+        action: event.action,
+        resource: event.resource,
+        change: event.change,
+    }
+}
+
+pub(super) fn history_point(point: HistoryPoint) -> pb::KeyResultHistoryPoint {
+    pb::KeyResultHistoryPoint {
+        start_time: Some(timestamp(point.start)),
+        end_time: Some(timestamp(point.end)),
+        value: point.value.map(Into::into),
+        progress: point.progress.map(progress),
+        health: health(point.health).into(),
     }
 }

@@ -4,7 +4,10 @@
 mod convert;
 mod watch;
 
-use devokr_domain::names::{KeyResultName, TenantName};
+use devokr_domain::{
+    calendar::{Granularity, WeekStart},
+    names::{CycleName, KeyResultName, TenantName},
+};
 use devokr_platform::{ServiceError, paging::PageRequest};
 use devokr_proto::{
     convert::optional_instant,
@@ -57,6 +60,126 @@ fn page_request(
 
 #[tonic::async_trait]
 impl ObjectivesService for ObjectivesGrpc {
+    #[tracing::instrument(skip_all, fields(rpc = "GetCurrentCycle", parent = %request.get_ref().parent))]
+    async fn get_current_cycle(
+        &self,
+        request: Request<pb::GetCurrentCycleRequest>,
+    ) -> Result<Response<pb::Cycle>, Status> {
+        let tenant: TenantName = convert::name("parent", &request.get_ref().parent)?;
+        let cycle = self.app.current_cycle(&tenant).await?;
+        Ok(Response::new(convert::cycle(cycle)))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "ActivateCycle", name = %request.get_ref().name))]
+    async fn activate_cycle(
+        &self,
+        request: Request<pb::ActivateCycleRequest>,
+    ) -> Result<Response<pb::Cycle>, Status> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        let name: CycleName = convert::name("name", &request.name)?;
+        let version = convert::version_of_etag("etag", &request.etag)?;
+        let cycle = self.app.activate_cycle(&name, version, &actor).await?;
+        Ok(Response::new(convert::cycle(cycle)))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "CloseCycle", name = %request.get_ref().name))]
+    async fn close_cycle(
+        &self,
+        request: Request<pb::CloseCycleRequest>,
+    ) -> Result<Response<pb::Cycle>, Status> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        let name: CycleName = convert::name("name", &request.name)?;
+        let version = convert::version_of_etag("etag", &request.etag)?;
+        let overrides = convert::score_overrides(request.overrides)?;
+        let cycle = self
+            .app
+            .close_cycle(&name, version, overrides, &actor)
+            .await?;
+        Ok(Response::new(convert::cycle(cycle)))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "CreateLearning", parent = %request.get_ref().parent))]
+    async fn create_learning(
+        &self,
+        request: Request<pb::CreateLearningRequest>,
+    ) -> Result<Response<pb::Learning>, Status> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        let subject = convert::learning_subject("parent", &request.parent)?;
+        let new = convert::new_learning(request.learning, &subject, &request.request_id)?;
+        let learning = self.app.create_learning(&subject, new, &actor).await?;
+        Ok(Response::new(convert::learning(learning)))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "ListLearnings", parent = %request.get_ref().parent))]
+    async fn list_learnings(
+        &self,
+        request: Request<pb::ListLearningsRequest>,
+    ) -> Result<Response<pb::ListLearningsResponse>, Status> {
+        let request = request.into_inner();
+        let subject = convert::learning_subject("parent", &request.parent)?;
+        let page = page_request(
+            format!("{subject}/learnings"),
+            request.page_size,
+            &request.page_token,
+        )?;
+        let page = self.app.list_learnings(&subject, &page).await?;
+        Ok(Response::new(pb::ListLearningsResponse {
+            learnings: page.items.into_iter().map(convert::learning).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "ListAuditEvents", parent = %request.get_ref().parent))]
+    async fn list_audit_events(
+        &self,
+        request: Request<pb::ListAuditEventsRequest>,
+    ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
+        let request = request.into_inner();
+        let tenant: TenantName = convert::name("parent", &request.parent)?;
+        let page = page_request(
+            format!("{tenant}/auditEvents?{}", request.resource),
+            request.page_size,
+            &request.page_token,
+        )?;
+        let page = self
+            .app
+            .list_audit_events(&tenant, &request.resource, &page)
+            .await?;
+        Ok(Response::new(pb::ListAuditEventsResponse {
+            events: page.items.into_iter().map(convert::audit_event).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "ListKeyResultHistory", name = %request.get_ref().name))]
+    async fn list_key_result_history(
+        &self,
+        request: Request<pb::ListKeyResultHistoryRequest>,
+    ) -> Result<Response<pb::ListKeyResultHistoryResponse>, Status> {
+        let request = request.into_inner();
+        let name: KeyResultName = convert::name("name", &request.name)?;
+        let start = optional_instant("start_time", request.start_time.as_ref())
+            .map_err(ServiceError::from)?;
+        let end =
+            optional_instant("end_time", request.end_time.as_ref()).map_err(ServiceError::from)?;
+        let week_start = WeekStart::Monday;
+        let granularity = match pb::Granularity::try_from(request.granularity) {
+            Ok(pb::Granularity::Week) => Granularity::Week(week_start),
+            Ok(pb::Granularity::Month) => Granularity::Month,
+            Ok(pb::Granularity::Day | pb::Granularity::Unspecified) | Err(_) => Granularity::Day,
+        };
+        let points = self
+            .app
+            .key_result_history(&name, granularity, start, end)
+            .await?;
+        Ok(Response::new(pb::ListKeyResultHistoryResponse {
+            points: points.into_iter().map(convert::history_point).collect(),
+        }))
+    }
+
     #[tracing::instrument(skip_all, fields(rpc = "CreateCheckIn", parent = %request.get_ref().parent))]
     async fn create_check_in(
         &self,

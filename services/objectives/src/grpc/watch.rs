@@ -191,10 +191,11 @@ async fn answer(
         app.index().wait_applied(change.version).await;
         let name: KeyResultName =
             parse_field("key_result", &change.payload.key_result).map_err(ServiceError::from)?;
-        let mut status =
-            convert::key_result_status(app.key_result_status(&name, None, None).await?);
-        status.version = status.version.max(change.version);
-        Event::Status(status)
+        // Level-triggered, as Kubernetes watches are: the key result's status now, which
+        // includes this change (and any later one, whose message then repeats it).
+        Event::Status(convert::key_result_status(
+            app.key_result_status(&name, None, None).await?,
+        ))
     };
     Ok(pb::WatchKeyResultStatusResponse {
         event: Some(event),

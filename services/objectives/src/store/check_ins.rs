@@ -207,6 +207,18 @@ impl ObjectivesStore {
         reading: &MetricReading,
     ) -> ServiceResult<bool> {
         let mut transaction = self.pool.begin().await.map_err(classify)?;
+        // Two refreshes of one key result (say, at creation and on a change event) take turns,
+        // so the second sees the first's reading and adds nothing.
+        sqlx::query(
+            "select 1 from objectives.key_result
+             where tenant = $1 and objective_id = $2 and key_result_id = $3 for update",
+        )
+        .bind(&key_result.tenant)
+        .bind(&key_result.objective)
+        .bind(&key_result.key_result)
+        .execute(&mut *transaction)
+        .await
+        .map_err(classify)?;
         let cleared = clear_metric_problem(&mut transaction, key_result).await?;
         let latest = sqlx::query(
             "select value, numerator, denominator from objectives.check_in
@@ -316,7 +328,8 @@ impl ObjectivesStore {
         tenant: Option<&TenantName>,
     ) -> ServiceResult<Vec<BoundKeyResult>> {
         sqlx::query(select_key_result!(
-            "where k.metric is not null and ($1::text is null or k.tenant = $1)
+            "where k.metric is not null and c.state <> 'closed'
+               and ($1::text is null or k.tenant = $1)
              order by k.tenant, k.seq"
         ))
         .bind(tenant.map(|tenant| tenant.tenant.as_str()))

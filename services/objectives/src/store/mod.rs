@@ -42,6 +42,17 @@ macro_rules! select_objective {
     };
 }
 
+/// A cycle statement returning the cycle's columns; a macro so that the SQL stays a literal.
+macro_rules! select_cycle_returning {
+    ($statement:literal) => {
+        concat!(
+            $statement,
+            " returning tenant, cycle_id, seq, display_name, start_date, end_date, time_zone,
+                        version, create_time, state"
+        )
+    };
+}
+
 /// Key results with the cycle of their objective (`c_*` columns).
 macro_rules! select_key_result {
     ($rest:literal) => {
@@ -63,7 +74,9 @@ macro_rules! select_key_result {
 }
 
 mod check_ins;
+mod lifecycle;
 pub use check_ins::{BoundKeyResult, KeyResultChanged, MetricReading, OUTBOX};
+pub use lifecycle::ClosingScore;
 
 /// The objectives service's database.
 #[derive(Debug, Clone)]
@@ -203,6 +216,7 @@ impl ObjectivesStore {
 
     /// Inserts a key result; with a request id already used, returns the one it created.
     pub async fn insert_key_result(&self, new: &NewKeyResult) -> ServiceResult<KeyResult> {
+        let mut transaction = self.pool.begin().await.map_err(classify)?;
         let inserted = sqlx::query(
             "insert into objectives.key_result
                  (tenant, objective_id, key_result_id, display_name, baseline, target, unit,
@@ -222,9 +236,14 @@ impl ObjectivesStore {
         .bind(new.metric.as_ref().map(ToString::to_string))
         .bind(new.weight)
         .bind(new.request_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *transaction)
         .await
         .map_err(|error| classify_insert(error, "key result", &new.name))?;
+        // A new key result joins the watches of its objective and cycle.
+        if inserted.is_some() {
+            check_ins::publish(&mut transaction, &new.name, false).await?;
+        }
+        transaction.commit().await.map_err(classify)?;
         let stored = match (inserted, new.request_id) {
             (None, Some(request_id)) => {
                 self.key_result_by_request_id(&new.name.tenant(), request_id)

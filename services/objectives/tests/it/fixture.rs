@@ -1,7 +1,11 @@
 //! A real metrics service and a real objectives service on a fresh database, the generated
 //! clients to call them, and small builders for the resources most tests need.
 
-use std::{collections::BTreeSet, net::SocketAddr};
+use std::{
+    collections::BTreeSet,
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
 
 use chrono::{DateTime, Utc};
 use devokr_domain::{Decimal, decimal::parse_decimal, metric_reference::UserEvent};
@@ -49,15 +53,7 @@ impl Stack {
         })
         .await
         .expect("metrics service starts");
-        let objectives_config = devokr_objectives::Config {
-            common: CommonArgs::in_process(any_port(), database.url()),
-            metrics_url: metrics.url(),
-        };
-        let objectives = start_service(devokr_objectives::SERVICE_NAME, |listener, shutdown| {
-            devokr_objectives::run(objectives_config, listener, shutdown)
-        })
-        .await
-        .expect("objectives service starts");
+        let objectives = start_objectives(database.url(), &metrics.url()).await;
         Self {
             metrics_client: MetricsServiceClient::new(metrics.channel().unwrap()),
             objectives_client: ObjectivesServiceClient::new(objectives.channel().unwrap()),
@@ -76,6 +72,31 @@ impl Stack {
     pub(crate) async fn stop_metrics(&mut self) {
         let metrics = self.metrics.take().expect("metrics is running");
         metrics.stop().await.expect("metrics stops cleanly");
+    }
+
+    /// The URL of the test's database, to read what no RPC shows yet (the audit log) and to
+    /// change the outbox by hand.
+    pub(crate) fn database_url(&self) -> &str {
+        self.database.url()
+    }
+
+    /// A client of the metrics service.
+    pub(crate) fn metrics_client(&self) -> MetricsServiceClient<Channel> {
+        self.metrics_client.clone()
+    }
+
+    /// Stops the objectives service as SIGTERM would and returns what the stop returned, how
+    /// long it took, and the rest of the stack (to start a new objectives service on).
+    pub(crate) async fn stop_objectives(self) -> (anyhow::Result<()>, Duration, Parked) {
+        let stopping = Instant::now();
+        let stopped = self.objectives.stop().await;
+        let took = stopping.elapsed();
+        let parked = Parked {
+            metrics: self.metrics,
+            metrics_client: self.metrics_client,
+            database: self.database,
+        };
+        (stopped, took, parked)
     }
 
     /// Stops both services, then drops the database.
@@ -206,6 +227,55 @@ impl Stack {
             .await
             .expect("key result is created")
             .into_inner()
+    }
+}
+
+/// Starts an objectives service on `database_url` that reads metrics from `metrics_url`.
+async fn start_objectives(database_url: &str, metrics_url: &str) -> InProcess {
+    let config = devokr_objectives::Config {
+        common: CommonArgs::in_process(any_port(), database_url),
+        metrics_url: metrics_url.to_owned(),
+    };
+    start_service(devokr_objectives::SERVICE_NAME, |listener, shutdown| {
+        devokr_objectives::run(config, listener, shutdown)
+    })
+    .await
+    .expect("objectives service starts")
+}
+
+/// A stack whose objectives service was stopped: metrics and the database are still there.
+pub(crate) struct Parked {
+    metrics: Option<InProcess>,
+    metrics_client: MetricsServiceClient<Channel>,
+    // Dropped last.
+    database: TestDatabase,
+}
+
+impl Parked {
+    /// Starts a new objectives service on the same database (and metrics service).
+    pub(crate) async fn start_objectives(self) -> Stack {
+        let metrics = self.metrics.as_ref().expect("metrics is running");
+        let objectives = start_objectives(self.database.url(), &metrics.url()).await;
+        Stack {
+            objectives_client: ObjectivesServiceClient::new(objectives.channel().unwrap()),
+            objectives,
+            metrics: self.metrics,
+            metrics_client: self.metrics_client,
+            database: self.database,
+        }
+    }
+
+    /// A client of the metrics service.
+    pub(crate) fn metrics_client(&self) -> MetricsServiceClient<Channel> {
+        self.metrics_client.clone()
+    }
+
+    /// Stops the metrics service, then drops the database.
+    pub(crate) async fn stop(self) {
+        if let Some(metrics) = self.metrics {
+            metrics.stop().await.expect("metrics stops cleanly");
+        }
+        drop(self.database);
     }
 }
 

@@ -1,8 +1,13 @@
 //! Service tests of the objectives service: the real service (and a real metrics service)
 //! over gRPC on real PostgreSQL, one fresh database per test.
 
+mod batch;
+mod check_ins;
 mod cycles;
 mod fixture;
+mod lifecycle;
+mod metric_refresh;
 mod resources;
 mod serving;
 mod status;
+mod watch;

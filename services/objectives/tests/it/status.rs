@@ -434,15 +434,27 @@ async fn objective_status_is_the_weighted_mean_and_the_worst_health_then_stale_w
     assert_eq!(read(stale.baseline.as_ref()), dec("40"));
     assert_eq!(read(stale.expected_progress.as_ref()), dec("0.5"));
 
-    let status = stack
-        .client()
-        .get_objective_status(pb::GetObjectiveStatusRequest {
-            name: objective.clone(),
-            evaluation_time: Some(timestamp(MID_CYCLE)),
-        })
-        .await
-        .expect("objective status answers without metrics")
-        .into_inner();
+    // The key results are marked stale one after the other: wait for the last.
+    let mut status = pb::ObjectiveStatus::default();
+    for _ in 0..100 {
+        status = stack
+            .client()
+            .get_objective_status(pb::GetObjectiveStatusRequest {
+                name: objective.clone(),
+                evaluation_time: Some(timestamp(MID_CYCLE)),
+            })
+            .await
+            .expect("objective status answers without metrics")
+            .into_inner();
+        if status
+            .key_results
+            .iter()
+            .all(|child| child.health() == pb::Health::Stale)
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert_eq!(status.health(), pb::Health::Stale, "{}", status.explanation);
     // Progress still says where the last values stood.
     assert_eq!(status.progress, before.progress);
