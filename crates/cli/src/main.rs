@@ -227,5 +227,7 @@ async fn run_dev(
     }
     shutdown.cancelled().await;
     demo::Progress::step(&progress, "stopping");
-    stack.stop().await
+    stack.stop().await?;
+    demo::Progress::step(&progress, "stopped; a throwaway database is removed");
+    Ok(())
 }

@@ -82,6 +82,21 @@ pub enum ServiceError {
     Internal(#[from] anyhow::Error),
 }
 
+/// Most field violations one error reports.
+const MAX_REPORTED_VIOLATIONS: usize = 20;
+/// Longest text (message, field or description) one error carries, in characters.
+const MAX_ERROR_TEXT_CHARS: usize = 500;
+
+/// `text` cut to a size a response header can carry, marked when cut.
+fn bounded(text: &str) -> String {
+    if text.chars().count() <= MAX_ERROR_TEXT_CHARS {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(MAX_ERROR_TEXT_CHARS).collect();
+    cut.push_str("… (cut)");
+    cut
+}
+
 fn describe(violations: &[FieldViolation]) -> String {
     violations
         .iter()
@@ -139,8 +154,22 @@ impl From<ServiceError> for Status {
             ServiceError::InvalidArgument(violations) => {
                 tracing::debug!(%error, "rejected request");
                 details.set_error_info(reason, ERROR_DOMAIN, []);
-                for violation in violations {
-                    details.add_bad_request_violation(&violation.field, &violation.description);
+                // The details travel in a response header, which clients cap (16 KiB in
+                // gRPC's C core): report the first violations, each bounded.
+                for violation in violations.iter().take(MAX_REPORTED_VIOLATIONS) {
+                    details.add_bad_request_violation(
+                        bounded(&violation.field),
+                        bounded(&violation.description),
+                    );
+                }
+                if violations.len() > MAX_REPORTED_VIOLATIONS {
+                    details.add_bad_request_violation(
+                        "",
+                        format!(
+                            "and {} more violations",
+                            violations.len() - MAX_REPORTED_VIOLATIONS
+                        ),
+                    );
                 }
                 Code::InvalidArgument
             }
@@ -220,7 +249,7 @@ impl From<ServiceError> for Status {
                 return Status::with_error_details(Code::Internal, "internal error", details);
             }
         };
-        Status::with_error_details(code, error.to_string(), details)
+        Status::with_error_details(code, bounded(&error.to_string()), details)
     }
 }
 
@@ -248,6 +277,24 @@ mod tests {
             details.error_info().expect("error info").reason,
             "INVALID_ARGUMENT"
         );
+    }
+
+    #[test]
+    fn huge_errors_stay_small_enough_for_a_response_header() {
+        let violations: Vec<FieldViolation> = (0..101)
+            .map(|index| FieldViolation::new(format!("items[{index}]"), "x".repeat(10_000)))
+            .collect();
+        let status = Status::from(ServiceError::InvalidArgument(violations));
+        let details = status.get_error_details();
+        let reported = &details
+            .bad_request()
+            .expect("bad request details")
+            .field_violations;
+        // 20 violations and a line saying how many more there were.
+        assert_eq!(reported.len(), MAX_REPORTED_VIOLATIONS + 1);
+        assert_eq!(reported[20].description, "and 81 more violations");
+        assert!(reported[0].description.chars().count() < 520);
+        assert!(status.message().chars().count() < 520);
     }
 
     #[test]

@@ -261,14 +261,19 @@ pub async fn serve_with_database(
     migrator: &'static sqlx::migrate::Migrator,
     listener: TcpListener,
     shutdown: CancellationToken,
-    routes: impl FnOnce(sqlx::PgPool) -> anyhow::Result<Routes>,
+    routes: impl FnOnce(sqlx::PgPool, Migrated) -> anyhow::Result<Routes>,
 ) -> anyhow::Result<()> {
     let pool = crate::db::lazy_pool(&common.database, service_name)?;
+    let migrated = Migrated::default();
     let service = GrpcService {
         name: service_name,
-        routes: routes(pool.clone())?,
+        routes: routes(pool.clone(), migrated.clone())?,
     };
-    let readiness = crate::db::wait_and_migrate(&pool, migrator, &shutdown);
+    let readiness = async {
+        crate::db::wait_and_migrate(&pool, migrator, &shutdown).await?;
+        migrated.0.cancel();
+        Ok(())
+    };
     let probe = || crate::db::answers(&pool);
     let served = serve(
         &common.server,
@@ -291,6 +296,17 @@ pub async fn serve_with_database(
         );
     }
     served
+}
+
+/// Tells background work of a service that its schema is migrated, so it starts only then.
+#[derive(Debug, Clone, Default)]
+pub struct Migrated(CancellationToken);
+
+impl Migrated {
+    /// Waits until the service's migrations have run.
+    pub async fn wait(&self) {
+        self.0.cancelled().await;
+    }
 }
 
 /// A service running as a task of this process, as the local stack and tests run them.

@@ -57,7 +57,7 @@ pub async fn run(
         &store::MIGRATOR,
         listener,
         shutdown,
-        move |pool| {
+        move |pool, _migrated| {
             let changes = ChangeFeed::start(
                 pool.clone(),
                 store::OUTBOX,

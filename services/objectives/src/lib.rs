@@ -62,7 +62,7 @@ pub async fn run(
         &store::MIGRATOR,
         listener,
         shutdown,
-        |pool| {
+        |pool, migrated| {
             let feed = devokr_platform::outbox::ChangeFeed::start(
                 pool.clone(),
                 store::OUTBOX,
@@ -74,7 +74,7 @@ pub async fn run(
                 peers::MetricsClient::new(metrics_channel),
                 feed,
             );
-            app::spawn_background(&app, &background);
+            app::spawn_background(&app, &background, migrated);
             Ok(tonic::service::Routes::new(ObjectivesServiceServer::new(
                 grpc::ObjectivesGrpc::new(app, background),
             )))

@@ -53,7 +53,7 @@ pub async fn run(
         &store::MIGRATOR,
         listener,
         shutdown,
-        |pool| {
+        |pool, _migrated| {
             let app = app::RoadmapApp::new(
                 store::RoadmapStore::new(pool),
                 peers::ObjectivesClient::new(objectives_channel),

@@ -7,7 +7,7 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use devokr_domain::names::TenantName;
-use devokr_platform::ServiceResult;
+use devokr_platform::{ServiceResult, server::Migrated};
 
 use super::ObjectivesApp;
 use crate::store::BoundKeyResult;
@@ -17,12 +17,19 @@ const RESYNC_INTERVAL: Duration = Duration::from_secs(300);
 /// How long the outbox keeps changes for watchers that resume.
 const OUTBOX_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// Starts the background tasks; they stop when `shutdown` fires.
-pub fn spawn_background(app: &ObjectivesApp, shutdown: &CancellationToken) {
-    tokio::spawn(follow_outbox(app.clone(), shutdown.clone()));
-    tokio::spawn(resync_metrics(app.clone(), shutdown.clone()));
-    tokio::spawn(watch_metrics_availability(app.clone(), shutdown.clone()));
-    tokio::spawn(follow_metric_changes(app.clone(), shutdown.clone()));
+/// Starts the background tasks once the schema is migrated; they stop when `shutdown` fires.
+pub fn spawn_background(app: &ObjectivesApp, shutdown: &CancellationToken, migrated: Migrated) {
+    let (app, shutdown) = (app.clone(), shutdown.clone());
+    tokio::spawn(async move {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = migrated.wait() => {}
+        }
+        tokio::spawn(follow_outbox(app.clone(), shutdown.clone()));
+        tokio::spawn(resync_metrics(app.clone(), shutdown.clone()));
+        tokio::spawn(watch_metrics_availability(app.clone(), shutdown.clone()));
+        tokio::spawn(follow_metric_changes(app, shutdown));
+    });
 }
 
 /// Re-reads a tenant's metric-bound key results whenever the metrics service reports new data

@@ -25,6 +25,7 @@ use crate::{
 };
 
 mod background;
+mod changes;
 mod lifecycle;
 mod model;
 mod status;
@@ -113,11 +114,12 @@ impl ObjectivesApp {
     pub async fn list_objectives(
         &self,
         tenant: &TenantName,
+        filter: &ObjectiveFilter,
         page: &PageRequest,
     ) -> ServiceResult<Page<Objective>> {
         let rows = self
             .store
-            .objectives(tenant, page.after(), page.limit())
+            .objectives(tenant, filter, page.after(), page.limit())
             .await?;
         Ok(page.page(rows, |row| row.seq))
     }
@@ -135,7 +137,13 @@ impl ObjectivesApp {
             return Ok(created);
         }
         let objective = new.name.objective();
-        self.get_objective(&objective).await?;
+        if self.get_objective(&objective).await?.delete_time.is_some() {
+            return Err(ServiceError::FailedPrecondition {
+                reason: "OBJECTIVE_DELETED",
+                subject: objective.to_string(),
+                description: format!("objective {objective} is deleted; undelete it first"),
+            });
+        }
         let check = match &new.metric {
             Some(metric) => self.metrics.check_metric(metric).await,
             None => Ok(()),
@@ -328,6 +336,26 @@ impl ObjectivesApp {
     /// Records a check-in after checking it against the key result and its cycle.
     pub async fn create_check_in(&self, new: NewCheckIn, actor: &Actor) -> ServiceResult<CheckIn> {
         let state = self.state(&new.key_result).await?;
+        if state.key_result.delete_time.is_some() {
+            return Err(ServiceError::FailedPrecondition {
+                reason: "KEY_RESULT_DELETED",
+                subject: new.key_result.to_string(),
+                description: format!(
+                    "key result {} is deleted; undelete it first",
+                    new.key_result
+                ),
+            });
+        }
+        if let Some(metric) = &state.key_result.metric {
+            return Err(ServiceError::FailedPrecondition {
+                reason: "KEY_RESULT_BOUND_TO_METRIC",
+                subject: new.key_result.to_string(),
+                description: format!(
+                    "{} takes its values from the metric {metric}; check-ins go to key results without a metric binding",
+                    new.key_result
+                ),
+            });
+        }
         if let Some(supersedes) = new.supersedes
             && !state
                 .check_ins

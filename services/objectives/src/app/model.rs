@@ -7,7 +7,7 @@ use devokr_domain::{
     cycle::Cycle as CyclePeriod,
     health::{Assessment, Health},
     names::{CycleName, KeyResultName, MetricName, ObjectiveName},
-    progress::{MetricTarget, Progress},
+    progress::{Direction, MetricTarget, Progress},
 };
 use uuid::Uuid;
 
@@ -59,6 +59,9 @@ pub struct Objective {
     pub description: String,
     pub cycle: CycleName,
     pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+    /// When it was soft-deleted; `None` while it is live.
+    pub delete_time: Option<DateTime<Utc>>,
     pub version: i64,
     pub seq: i64,
 }
@@ -90,6 +93,9 @@ pub struct KeyResult {
     pub score_override_reason: String,
     pub weight: Decimal,
     pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+    /// When it was soft-deleted; `None` while it is live.
+    pub delete_time: Option<DateTime<Utc>>,
     pub version: i64,
     pub seq: i64,
 }
@@ -104,6 +110,38 @@ pub struct NewKeyResult {
     pub metric: Option<MetricName>,
     pub weight: Decimal,
     pub request_id: Option<Uuid>,
+}
+
+/// The fields of an objective an update changes; `None` leaves one as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectiveUpdate {
+    pub name: ObjectiveName,
+    /// The version the caller's etag quotes; `None` when it sent none.
+    pub version: Option<i64>,
+    pub display_name: Option<String>,
+    pub description: Option<String>,
+}
+
+/// The fields of a key result an update changes; `None` leaves one as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyResultUpdate {
+    pub name: KeyResultName,
+    /// The version the caller's etag quotes; `None` when it sent none.
+    pub version: Option<i64>,
+    pub display_name: Option<String>,
+    pub baseline: Option<Decimal>,
+    pub target: Option<Decimal>,
+    /// `Some(None)`: derive the direction from baseline and target.
+    pub direction: Option<Option<Direction>>,
+    pub weight: Option<Decimal>,
+}
+
+/// ListObjectives' filter and whether to show soft-deleted objectives.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectiveFilter {
+    /// Only the objectives of this cycle.
+    pub cycle: Option<CycleName>,
+    pub show_deleted: bool,
 }
 
 /// A key result's current value, in its unit, with the counts behind it.

@@ -22,8 +22,9 @@ use devokr_proto::{
 
 use crate::app::{
     Actor, AuditEvent, CheckIn, CheckInSource, Cycle, HistoryPoint, HypothesisOutcome, KeyResult,
-    KeyResultStatus, Learning, LearningSubject, NewCheckIn, NewCycle, NewKeyResult, NewLearning,
-    NewObjective, Objective, ObjectiveStatus, ScoreOverrideFor, Unit,
+    KeyResultStatus, KeyResultUpdate, Learning, LearningSubject, NewCheckIn, NewCycle,
+    NewKeyResult, NewLearning, NewObjective, Objective, ObjectiveFilter, ObjectiveStatus,
+    ObjectiveUpdate, ScoreOverrideFor, Unit,
 };
 
 /// Longest description accepted.
@@ -151,6 +152,8 @@ pub(super) fn objective(objective: Objective) -> pb::Objective {
         cycle: objective.cycle.to_string(),
         create_time: Some(timestamp(objective.create_time)),
         etag: etag(objective.version),
+        update_time: Some(timestamp(objective.update_time)),
+        delete_time: objective.delete_time.map(timestamp),
         ..Default::default()
     }
 }
@@ -170,6 +173,17 @@ pub(super) fn new_key_result(
     ));
     let baseline = violations.check(decimal("key_result.baseline", key_result.baseline.as_ref()));
     let target_value = violations.check(decimal("key_result.target", key_result.target.as_ref()));
+    // The other kinds have their rules in devokr-domain but are not served yet: refuse them
+    // rather than store a metric key result the caller did not ask for.
+    if !matches!(
+        pb::KeyResultKind::try_from(key_result.kind),
+        Ok(pb::KeyResultKind::Unspecified | pb::KeyResultKind::Metric)
+    ) {
+        violations.add(FieldViolation::new(
+            "key_result.kind",
+            "only KEY_RESULT_KIND_METRIC is served yet",
+        ));
+    }
     let unit = violations.check(match pb::Unit::try_from(key_result.unit) {
         Ok(pb::Unit::Percent) => Ok(Unit::Percent),
         Ok(pb::Unit::Number) => Ok(Unit::Number),
@@ -272,6 +286,8 @@ pub(super) fn key_result(key_result: KeyResult) -> pb::KeyResult {
         kind: pb::KeyResultKind::Metric.into(),
         score: key_result.score.map(Into::into),
         score_override_reason: key_result.score_override_reason,
+        update_time: Some(timestamp(key_result.update_time)),
+        delete_time: key_result.delete_time.map(timestamp),
         ..Default::default()
     }
 }
@@ -615,4 +631,363 @@ pub(super) fn history_point(point: HistoryPoint) -> pb::KeyResultHistoryPoint {
         progress: point.progress.map(progress),
         health: health(point.health).into(),
     }
+}
+
+/// Objective fields UpdateObjective changes.
+const OBJECTIVE_UPDATABLE: &[&str] = &["display_name", "description"];
+/// Objective fields the proto lists as updatable that this service does not store yet.
+const OBJECTIVE_UNSUPPORTED: &[&str] = &[
+    "level",
+    "owner_team",
+    "stage",
+    // Fixed at creation: CarryOverObjective copies an objective into another cycle.
+    "cycle",
+    "parents",
+    "progress_driver",
+    "health_mode",
+    "weight",
+];
+/// Objective fields set by the service only.
+const OBJECTIVE_OUTPUT_ONLY: &[&str] =
+    &["name", "create_time", "etag", "update_time", "delete_time"];
+
+/// Key-result fields UpdateKeyResult changes.
+const KEY_RESULT_UPDATABLE: &[&str] =
+    &["display_name", "baseline", "target", "direction", "weight"];
+/// Key-result fields the proto lists as updatable that this service does not store yet.
+const KEY_RESULT_UNSUPPORTED: &[&str] = &[
+    "commit",
+    "stretch",
+    "threshold",
+    "milestones",
+    "update_cadence",
+    "stale_grace",
+    "interim_targets",
+    "metric_binding",
+];
+/// Key-result fields set by the service only.
+const KEY_RESULT_OUTPUT_ONLY: &[&str] = &[
+    "name",
+    "create_time",
+    "etag",
+    "score",
+    "score_override_reason",
+    "update_time",
+    "delete_time",
+];
+
+/// The paths of an update mask, checked against what can be updated. `None` (no mask)
+/// means the fields `populated` says are set; `*` means every updatable field.
+fn mask_paths(
+    mask: Option<&devokr_proto::prost_types::FieldMask>,
+    updatable: &[&'static str],
+    unsupported: &[&str],
+    output_only: &[&str],
+    populated: impl Fn(&str) -> bool,
+) -> Result<Vec<&'static str>, FieldViolation> {
+    let Some(mask) = mask else {
+        return Ok(updatable
+            .iter()
+            .copied()
+            .filter(|field| populated(field))
+            .collect());
+    };
+    let mut paths = Vec::new();
+    for path in &mask.paths {
+        let path = path.trim();
+        if path == "*" {
+            return Ok(updatable.to_vec());
+        }
+        if let Some(field) = updatable.iter().find(|field| **field == path) {
+            if !paths.contains(field) {
+                paths.push(*field);
+            }
+        } else if output_only.contains(&path) {
+            // AIP-161: output-only fields in a mask are ignored.
+            continue;
+        } else if unsupported.contains(&path) {
+            return Err(FieldViolation::new(
+                "update_mask",
+                format!(
+                    "{path:?} cannot be updated by this service yet; updatable: {}",
+                    updatable.join(", ")
+                ),
+            ));
+        } else {
+            return Err(FieldViolation::new(
+                "update_mask",
+                format!(
+                    "{path:?} is not a field that can be updated; updatable: {}",
+                    updatable.join(", ")
+                ),
+            ));
+        }
+    }
+    if paths.is_empty() {
+        return Err(FieldViolation::new(
+            "update_mask",
+            format!(
+                "names no field that can be updated (output-only fields are ignored); updatable: {}",
+                updatable.join(", ")
+            ),
+        ));
+    }
+    Ok(paths)
+}
+
+pub(super) fn objective_update(
+    request: pb::UpdateObjectiveRequest,
+) -> Result<ObjectiveUpdate, ServiceError> {
+    let mut violations = Violations::default();
+    let objective = request.objective.unwrap_or_default();
+    let name = violations.check(if objective.name.is_empty() {
+        Err(FieldViolation::required("objective.name"))
+    } else {
+        parse_field::<ObjectiveName>("objective.name", &objective.name)
+    });
+    let version = version_of_etag("objective.etag", &objective.etag)?;
+    let paths = violations.check(mask_paths(
+        request.update_mask.as_ref(),
+        OBJECTIVE_UPDATABLE,
+        OBJECTIVE_UNSUPPORTED,
+        OBJECTIVE_OUTPUT_ONLY,
+        |field| match field {
+            "display_name" => !objective.display_name.is_empty(),
+            "description" => !objective.description.is_empty(),
+            _ => false,
+        },
+    ));
+    let paths = paths.unwrap_or_default();
+    let display_name = if paths.contains(&"display_name") {
+        violations.check(
+            request::required_text(
+                "objective.display_name",
+                &objective.display_name,
+                MAX_TITLE_CHARS,
+            )
+            .map(Some),
+        )
+    } else {
+        Some(None)
+    };
+    let description = if paths.contains(&"description") {
+        violations.check(
+            request::optional_text(
+                "objective.description",
+                &objective.description,
+                MAX_DESCRIPTION_CHARS,
+            )
+            .map(Some),
+        )
+    } else {
+        Some(None)
+    };
+    if changes_nothing(&paths, &request.update_mask) {
+        violations.add(FieldViolation::new(
+            "update_mask",
+            "is absent and no updatable field is set",
+        ));
+    }
+    violations.finish(|| {
+        Some(ObjectiveUpdate {
+            name: name?,
+            version,
+            display_name: display_name?,
+            description: description?,
+        })
+    })
+}
+
+/// No mask and nothing populated: the update would change nothing, which is a mistake.
+fn changes_nothing(paths: &[&str], mask: &Option<devokr_proto::prost_types::FieldMask>) -> bool {
+    mask.is_none() && paths.is_empty()
+}
+
+pub(super) fn key_result_update(
+    request: pb::UpdateKeyResultRequest,
+) -> Result<KeyResultUpdate, ServiceError> {
+    let mut violations = Violations::default();
+    let key_result = request.key_result.unwrap_or_default();
+    let name = violations.check(if key_result.name.is_empty() {
+        Err(FieldViolation::required("key_result.name"))
+    } else {
+        parse_field::<KeyResultName>("key_result.name", &key_result.name)
+    });
+    let version = version_of_etag("key_result.etag", &key_result.etag)?;
+    let paths = violations.check(mask_paths(
+        request.update_mask.as_ref(),
+        KEY_RESULT_UPDATABLE,
+        KEY_RESULT_UNSUPPORTED,
+        KEY_RESULT_OUTPUT_ONLY,
+        |field| match field {
+            "display_name" => !key_result.display_name.is_empty(),
+            "baseline" => key_result.baseline.is_some(),
+            "target" => key_result.target.is_some(),
+            "direction" => key_result.direction != 0,
+            "weight" => key_result.weight.is_some(),
+            _ => false,
+        },
+    ));
+    let paths = paths.unwrap_or_default();
+    let display_name = if paths.contains(&"display_name") {
+        violations.check(
+            request::required_text(
+                "key_result.display_name",
+                &key_result.display_name,
+                MAX_TITLE_CHARS,
+            )
+            .map(Some),
+        )
+    } else {
+        Some(None)
+    };
+    let baseline = if paths.contains(&"baseline") {
+        violations.check(decimal("key_result.baseline", key_result.baseline.as_ref()).map(Some))
+    } else {
+        Some(None)
+    };
+    let target = if paths.contains(&"target") {
+        violations.check(decimal("key_result.target", key_result.target.as_ref()).map(Some))
+    } else {
+        Some(None)
+    };
+    let direction = if paths.contains(&"direction") {
+        violations.check(match pb::Direction::try_from(key_result.direction) {
+            Ok(pb::Direction::Unspecified) => Ok(Some(None)),
+            Ok(pb::Direction::Increase) => Ok(Some(Some(Direction::Increase))),
+            Ok(pb::Direction::Decrease) => Ok(Some(Some(Direction::Decrease))),
+            Err(_) => Err(FieldViolation::new(
+                "key_result.direction",
+                format!("{} is not a direction", key_result.direction),
+            )),
+        })
+    } else {
+        Some(None)
+    };
+    let weight = if paths.contains(&"weight") {
+        violations.check(
+            decimal("key_result.weight", key_result.weight.as_ref()).and_then(|weight| {
+                if (Decimal::ZERO..=MAX_WEIGHT).contains(&weight) {
+                    Ok(Some(weight))
+                } else {
+                    Err(FieldViolation::new(
+                        "key_result.weight",
+                        format!("must be from 0 to {MAX_WEIGHT}, got {weight}"),
+                    ))
+                }
+            }),
+        )
+    } else {
+        Some(None)
+    };
+    if changes_nothing(&paths, &request.update_mask) {
+        violations.add(FieldViolation::new(
+            "update_mask",
+            "is absent and no updatable field is set",
+        ));
+    }
+    violations.finish(|| {
+        Some(KeyResultUpdate {
+            name: name?,
+            version,
+            display_name: display_name?,
+            baseline: baseline?,
+            target: target?,
+            direction: direction?,
+            weight: weight?,
+        })
+    })
+}
+
+/// Reads ListObjectives' filter: `field = "value"` terms joined by `AND`. Only `cycle` (a
+/// cycle name of the tenant) is supported; anything else is INVALID_ARGUMENT on `filter`.
+pub(super) fn objective_filter(
+    tenant: &TenantName,
+    filter: &str,
+    show_deleted: bool,
+) -> Result<ObjectiveFilter, ServiceError> {
+    let invalid = |message: String| ServiceError::invalid("filter", message);
+    let mut parsed = ObjectiveFilter {
+        cycle: None,
+        show_deleted,
+    };
+    if filter.trim().is_empty() {
+        return Ok(parsed);
+    }
+    for term in split_and(filter) {
+        let term = term.trim();
+        let Some((field, value)) = term.split_once('=') else {
+            return Err(invalid(format!(
+                "{term:?} is not a `field = \"value\"` term"
+            )));
+        };
+        let field = field.trim();
+        let value = value.trim();
+        if field.is_empty() || field.contains(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            return Err(invalid(format!("{term:?} has no field name before `=`")));
+        }
+        let value = match value
+            .strip_prefix('"')
+            .and_then(|rest| rest.strip_suffix('"'))
+        {
+            Some(inner) if !inner.contains('"') => inner,
+            _ => {
+                return Err(invalid(format!(
+                    "the value of {field} must be one double-quoted string, got {value:?}"
+                )));
+            }
+        };
+        match field {
+            "cycle" => {
+                let cycle: CycleName = value.parse().map_err(|error| {
+                    invalid(format!("cycle {value:?} is not a cycle name: {error}"))
+                })?;
+                if cycle.tenant != tenant.tenant {
+                    return Err(invalid(format!(
+                        "cycle {value:?} belongs to another tenant than {tenant}"
+                    )));
+                }
+                if parsed.cycle.as_ref().is_some_and(|seen| *seen != cycle) {
+                    // Two different cycles: nothing matches both; say so rather than answer empty.
+                    return Err(invalid(
+                        "names two different cycles, which no objective matches".to_owned(),
+                    ));
+                }
+                parsed.cycle = Some(cycle);
+            }
+            "owner_team" | "stage" | "health" => {
+                return Err(invalid(format!(
+                    "filtering on {field} is not supported yet; supported: cycle"
+                )));
+            }
+            other => {
+                return Err(invalid(format!(
+                    "{other:?} is not a field objectives can be filtered on; supported: cycle"
+                )));
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+/// Splits a filter at the `AND` keywords outside double quotes; an empty term (a leading,
+/// trailing or doubled AND) is kept, so that it is rejected.
+fn split_and(filter: &str) -> Vec<String> {
+    let mut terms = Vec::new();
+    let mut current = String::new();
+    let mut in_quotes = false;
+    let words: Vec<&str> = filter.split(' ').collect();
+    for (index, word) in words.iter().enumerate() {
+        if !in_quotes && *word == "AND" {
+            terms.push(std::mem::take(&mut current));
+            continue;
+        }
+        if !current.is_empty() || index > 0 {
+            current.push(' ');
+        }
+        current.push_str(word);
+        in_quotes ^= word.matches('"').count() % 2 == 1;
+    }
+    terms.push(current);
+    terms
 }

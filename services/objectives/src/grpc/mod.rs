@@ -6,7 +6,7 @@ mod watch;
 
 use devokr_domain::{
     calendar::{Granularity, WeekStart},
-    names::{CycleName, KeyResultName, TenantName},
+    names::{CycleName, KeyResultName, ObjectiveName, TenantName},
 };
 use devokr_platform::{ServiceError, paging::PageRequest};
 use devokr_proto::{
@@ -329,12 +329,18 @@ impl ObjectivesService for ObjectivesGrpc {
     ) -> Result<Response<pb::ListObjectivesResponse>, Status> {
         let request = request.into_inner();
         let tenant = convert::name("parent", &request.parent)?;
+        // The filter and show_deleted are part of the collection: a page token of another
+        // query is rejected.
         let page = page_request(
-            format!("{tenant}/objectives"),
+            format!(
+                "{tenant}/objectives?filter={}&show_deleted={}",
+                request.filter, request.show_deleted
+            ),
             request.page_size,
             &request.page_token,
         )?;
-        let page = self.app.list_objectives(&tenant, &page).await?;
+        let filter = convert::objective_filter(&tenant, &request.filter, request.show_deleted)?;
+        let page = self.app.list_objectives(&tenant, &filter, &page).await?;
         Ok(Response::new(pb::ListObjectivesResponse {
             objectives: page.items.into_iter().map(convert::objective).collect(),
             next_page_token: page.next_page_token,
@@ -393,6 +399,76 @@ impl ObjectivesService for ObjectivesGrpc {
             .map_err(ServiceError::from)?;
         let status = self.app.key_result_status(&name, at, read_time).await?;
         Ok(Response::new(convert::key_result_status(status)))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "UpdateObjective"))]
+    async fn update_objective(
+        &self,
+        request: Request<pb::UpdateObjectiveRequest>,
+    ) -> Result<Response<pb::Objective>, Status> {
+        let actor = actor(&request);
+        let update = convert::objective_update(request.into_inner())?;
+        let objective = self.app.update_objective(update, &actor).await?;
+        Ok(Response::new(convert::objective(objective)))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "DeleteObjective", name = %request.get_ref().name))]
+    async fn delete_objective(
+        &self,
+        request: Request<pb::DeleteObjectiveRequest>,
+    ) -> Result<Response<pb::Objective>, Status> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        let name: ObjectiveName = convert::name("name", &request.name)?;
+        let version = convert::version_of_etag("etag", &request.etag)?;
+        let objective = self.app.delete_objective(&name, version, &actor).await?;
+        Ok(Response::new(convert::objective(objective)))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "UndeleteObjective", name = %request.get_ref().name))]
+    async fn undelete_objective(
+        &self,
+        request: Request<pb::UndeleteObjectiveRequest>,
+    ) -> Result<Response<pb::Objective>, Status> {
+        let actor = actor(&request);
+        let name: ObjectiveName = convert::name("name", &request.get_ref().name)?;
+        let objective = self.app.undelete_objective(&name, &actor).await?;
+        Ok(Response::new(convert::objective(objective)))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "UpdateKeyResult"))]
+    async fn update_key_result(
+        &self,
+        request: Request<pb::UpdateKeyResultRequest>,
+    ) -> Result<Response<pb::KeyResult>, Status> {
+        let actor = actor(&request);
+        let update = convert::key_result_update(request.into_inner())?;
+        let key_result = self.app.update_key_result(update, &actor).await?;
+        Ok(Response::new(convert::key_result(key_result)))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "DeleteKeyResult", name = %request.get_ref().name))]
+    async fn delete_key_result(
+        &self,
+        request: Request<pb::DeleteKeyResultRequest>,
+    ) -> Result<Response<pb::KeyResult>, Status> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        let name: KeyResultName = convert::name("name", &request.name)?;
+        let version = convert::version_of_etag("etag", &request.etag)?;
+        let key_result = self.app.delete_key_result(&name, version, &actor).await?;
+        Ok(Response::new(convert::key_result(key_result)))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "UndeleteKeyResult", name = %request.get_ref().name))]
+    async fn undelete_key_result(
+        &self,
+        request: Request<pb::UndeleteKeyResultRequest>,
+    ) -> Result<Response<pb::KeyResult>, Status> {
+        let actor = actor(&request);
+        let name: KeyResultName = convert::name("name", &request.get_ref().name)?;
+        let key_result = self.app.undelete_key_result(&name, &actor).await?;
+        Ok(Response::new(convert::key_result(key_result)))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "GetObjectiveStatus", name = %request.get_ref().name))]

@@ -97,7 +97,22 @@ pub(super) async fn watch(
 ) -> Result<StatusStream, Status> {
     let tenant: TenantName = parse_field("parent", &request.parent).map_err(ServiceError::from)?;
     let selection = Selection::read(&request, &tenant)?;
+    if request.resume_version < 0 {
+        return Err(ServiceError::invalid("resume_version", "must not be negative").into());
+    }
     let resume = (request.resume_version > 0).then_some(request.resume_version);
+    if let Some(version) = resume
+        && version > app.feed().version()
+    {
+        return Err(ServiceError::invalid(
+            "resume_version",
+            format!(
+                "{version} is ahead of the newest version, {}; resume from a version this service sent",
+                app.feed().version()
+            ),
+        )
+        .into());
+    }
 
     // Subscribe first, then read the current statuses: a change in between is sent twice
     // rather than lost.

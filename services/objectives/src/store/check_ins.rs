@@ -328,7 +328,7 @@ impl ObjectivesStore {
         tenant: Option<&TenantName>,
     ) -> ServiceResult<Vec<BoundKeyResult>> {
         sqlx::query(select_key_result!(
-            "where k.metric is not null and c.state <> 'closed'
+            "where k.metric is not null and c.state <> 'closed' and k.delete_time is null
                and ($1::text is null or k.tenant = $1)
              order by k.tenant, k.seq"
         ))
@@ -353,14 +353,14 @@ impl ObjectivesStore {
         .collect()
     }
 
-    /// Names of the key results of an objective.
+    /// Names of the live key results of an objective.
     pub async fn key_result_names_of_objective(
         &self,
         objective: &ObjectiveName,
     ) -> ServiceResult<Vec<KeyResultName>> {
         let ids: Vec<String> = sqlx::query_scalar(
             "select key_result_id from objectives.key_result
-             where tenant = $1 and objective_id = $2 order by seq",
+             where tenant = $1 and objective_id = $2 and delete_time is null order by seq",
         )
         .bind(&objective.tenant)
         .bind(&objective.objective)
@@ -370,7 +370,7 @@ impl ObjectivesStore {
         Ok(ids.into_iter().map(|id| objective.key_result(id)).collect())
     }
 
-    /// Names of the key results of every objective of a cycle.
+    /// Names of the live key results of every live objective of a cycle.
     pub async fn key_result_names_of_cycle(
         &self,
         cycle: &devokr_domain::names::CycleName,
@@ -379,7 +379,9 @@ impl ObjectivesStore {
             "select k.objective_id, k.key_result_id
              from objectives.key_result k
              join objectives.objective o using (tenant, objective_id)
-             where k.tenant = $1 and o.cycle_id = $2 order by k.seq",
+             where k.tenant = $1 and o.cycle_id = $2 and k.delete_time is null
+               and o.delete_time is null
+             order by k.seq",
         )
         .bind(&cycle.tenant)
         .bind(&cycle.cycle)

@@ -15,7 +15,9 @@ use devokr_platform::{
 use sqlx::{PgPool, Row, postgres::PgRow};
 use uuid::Uuid;
 
-use crate::app::{Cycle, KeyResult, NewCycle, NewKeyResult, NewObjective, Objective, Unit};
+use crate::app::{
+    Cycle, KeyResult, NewCycle, NewKeyResult, NewObjective, Objective, ObjectiveFilter, Unit,
+};
 
 /// The objectives service's migrations; `sqlx.toml` keeps their table in the `objectives` schema.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
@@ -35,7 +37,8 @@ macro_rules! select_cycle {
 macro_rules! select_objective {
     ($rest:literal) => {
         concat!(
-            "select tenant, objective_id, seq, display_name, description, cycle_id, version, create_time
+            "select tenant, objective_id, seq, display_name, description, cycle_id, version, create_time,
+                    update_time, delete_time
              from objectives.objective ",
             $rest
         )
@@ -60,7 +63,7 @@ macro_rules! select_key_result {
             "select k.tenant, k.objective_id, k.key_result_id, k.seq, k.display_name, k.baseline,
                     k.target, k.unit, k.direction, k.metric, k.metric_problem, k.weight, k.version,
                     k.score, k.score_override_reason,
-                    k.create_time, k.status_version,
+                    k.create_time, k.update_time, k.delete_time, k.status_version,
                     c.cycle_id as c_cycle_id, c.seq as c_seq, c.display_name as c_display_name,
                     c.start_date as c_start_date, c.end_date as c_end_date,
                     c.time_zone as c_time_zone, c.version as c_version,
@@ -73,8 +76,10 @@ macro_rules! select_key_result {
     };
 }
 
+mod changes;
 mod check_ins;
 mod lifecycle;
+pub use changes::{KeyResultValues, ObjectiveValues};
 pub use check_ins::{BoundKeyResult, KeyResultChanged, MetricReading, OUTBOX};
 pub use lifecycle::ClosingScore;
 
@@ -160,7 +165,7 @@ impl ObjectivesStore {
              values ($1, $2, $3, $4, $5, $6)
              on conflict (tenant, request_id) do nothing
              returning tenant, objective_id, seq, display_name, description, cycle_id, version,
-                       create_time",
+                       create_time, update_time, delete_time",
         )
         .bind(&new.name.tenant)
         .bind(&new.name.objective)
@@ -194,18 +199,26 @@ impl ObjectivesStore {
             .transpose()
     }
 
+    /// Objectives of a tenant after `after`, at most `limit`, that `filter` selects; every
+    /// value of the filter is a bound parameter.
     pub async fn objectives(
         &self,
         tenant: &TenantName,
+        filter: &ObjectiveFilter,
         after: i64,
         limit: i64,
     ) -> ServiceResult<Vec<Objective>> {
         sqlx::query(select_objective!(
-            "where tenant = $1 and seq > $2 order by seq limit $3"
+            "where tenant = $1 and seq > $2
+               and ($4 or delete_time is null)
+               and ($5::text is null or cycle_id = $5)
+             order by seq limit $3"
         ))
         .bind(&tenant.tenant)
         .bind(after)
         .bind(limit)
+        .bind(filter.show_deleted)
+        .bind(filter.cycle.as_ref().map(|cycle| cycle.cycle.as_str()))
         .fetch_all(&self.pool)
         .await
         .map_err(classify)?
@@ -303,6 +316,7 @@ impl ObjectivesStore {
         .transpose()
     }
 
+    /// The live (not soft-deleted) key results of an objective after `after`, at most `limit`.
     pub async fn key_results(
         &self,
         objective: &ObjectiveName,
@@ -310,7 +324,8 @@ impl ObjectivesStore {
         limit: i64,
     ) -> ServiceResult<Vec<KeyResult>> {
         sqlx::query(select_key_result!(
-            "where k.tenant = $1 and k.objective_id = $2 and k.seq > $3 order by k.seq limit $4"
+            "where k.tenant = $1 and k.objective_id = $2 and k.seq > $3 and k.delete_time is null
+             order by k.seq limit $4"
         ))
         .bind(&objective.tenant)
         .bind(&objective.objective)
@@ -324,7 +339,7 @@ impl ObjectivesStore {
         .collect()
     }
 
-    /// Every key result of an objective, in creation order.
+    /// Every live key result of an objective, in creation order.
     pub async fn all_key_results(
         &self,
         objective: &ObjectiveName,
@@ -397,6 +412,8 @@ fn objective_from_row(row: &PgRow) -> ServiceResult<Objective> {
                 cycle: row.try_get("cycle_id")?,
             },
             create_time: row.try_get("create_time")?,
+            update_time: row.try_get("update_time")?,
+            delete_time: row.try_get("delete_time")?,
             version: row.try_get("version")?,
             seq: row.try_get("seq")?,
         })
@@ -438,6 +455,8 @@ fn key_result_from_row(row: &PgRow) -> ServiceResult<KeyResult> {
             score_override_reason: row.try_get("score_override_reason")?,
             weight: row.try_get("weight")?,
             create_time: row.try_get("create_time")?,
+            update_time: row.try_get("update_time")?,
+            delete_time: row.try_get("delete_time")?,
             version: row.try_get("version")?,
             seq: row.try_get("seq")?,
         })

@@ -4,18 +4,8 @@
 use devokr_proto::objectives::v1 as pb;
 use tonic::{Code, Request};
 
+use crate::check_ins::manual_key_result;
 use crate::fixture::{Stack, TENANT, assert_error, dec, read, timestamp, wire};
-
-/// A key result without a metric: it takes check-ins.
-fn manual_key_result(baseline: &str, target: &str) -> pb::KeyResult {
-    pb::KeyResult {
-        display_name: format!("From {baseline} to {target}"),
-        baseline: Some(wire(baseline)),
-        target: Some(wire(target)),
-        unit: pb::Unit::Number.into(),
-        ..Default::default()
-    }
-}
 
 async fn check_in(
     stack: &Stack,

@@ -2,9 +2,11 @@
 //! over gRPC on real PostgreSQL, one fresh database per test.
 
 mod batch;
+mod changes;
 mod check_ins;
 mod cycles;
 mod fixture;
+mod guards;
 mod lifecycle;
 mod metric_refresh;
 mod resources;

@@ -53,9 +53,15 @@ pub(super) fn new_roadmap_item(
             ),
         ));
     }
-    let mut key_results = Vec::with_capacity(item.key_results.len());
+    // Past the limit, the links are not read one by one: the count is the problem.
+    let links: &[String] = if item.key_results.len() > MAX_LINKS {
+        &[]
+    } else {
+        &item.key_results
+    };
+    let mut key_results = Vec::with_capacity(links.len());
     let mut seen = HashSet::new();
-    for (index, link) in item.key_results.iter().enumerate() {
+    for (index, link) in links.iter().enumerate() {
         let field = format!("roadmap_item.key_results[{index}]");
         let Some(key_result) = violations.check(parse_field::<KeyResultName>(&field, link)) else {
             continue;

@@ -1,0 +1,198 @@
+//! Update, soft delete and undelete of objectives and key results (AIP-134, AIP-135, AIP-164).
+
+use devokr_domain::{
+    names::{KeyResultName, ObjectiveName},
+    progress::{MetricTarget, TargetError},
+};
+use devokr_platform::{ServiceError, ServiceResult};
+use serde_json::json;
+
+use super::{Actor, KeyResult, KeyResultUpdate, Objective, ObjectiveUpdate, ObjectivesApp, Unit};
+use crate::store::{BoundKeyResult, KeyResultValues, ObjectiveValues};
+
+/// A stale etag: the resource changed since the caller read it.
+fn stale(resource_type: &str, name: &impl ToString, expected: i64, now: i64) -> ServiceError {
+    ServiceError::Aborted(format!(
+        "{resource_type} {} changed since it was read (its etag is now \"{now}\", not \
+         \"{expected}\"); read it again",
+        name.to_string()
+    ))
+}
+
+fn deleted(reason: &'static str, resource_type: &str, name: &impl ToString) -> ServiceError {
+    let name = name.to_string();
+    ServiceError::FailedPrecondition {
+        reason,
+        description: format!("{resource_type} {name} is deleted; undelete it first"),
+        subject: name,
+    }
+}
+
+impl ObjectivesApp {
+    /// Reads the metric of a bound key result again: a restored key result missed the
+    /// refreshes made while it was deleted.
+    async fn refresh_if_bound(&self, name: &KeyResultName) -> ServiceResult<()> {
+        let state = self.state(name).await?;
+        if let Some(metric) = &state.key_result.metric {
+            let bound = BoundKeyResult {
+                name: name.clone(),
+                metric: metric.clone(),
+                unit_is_percent: matches!(state.key_result.unit, Unit::Percent),
+                cycle: state.cycle,
+            };
+            self.refresh(&bound).await?;
+        }
+        Ok(())
+    }
+
+    /// Changes the fields of an objective that `update` sets, if its etag still matches.
+    pub async fn update_objective(
+        &self,
+        update: ObjectiveUpdate,
+        actor: &Actor,
+    ) -> ServiceResult<Objective> {
+        let current = self.get_objective(&update.name).await?;
+        if current.delete_time.is_some() {
+            return Err(deleted("OBJECTIVE_DELETED", "objective", &update.name));
+        }
+        if let Some(expected) = update.version
+            && expected != current.version
+        {
+            return Err(stale("objective", &update.name, expected, current.version));
+        }
+        let mut fields = Vec::new();
+        if update.display_name.is_some() {
+            fields.push("display_name");
+        }
+        if update.description.is_some() {
+            fields.push("description");
+        }
+        let values = ObjectiveValues {
+            display_name: update.display_name.unwrap_or(current.display_name),
+            description: update.description.unwrap_or(current.description),
+        };
+        let change = json!({
+            "fields": fields,
+            "displayName": values.display_name,
+            "description": values.description,
+        });
+        // The version read above: a change in between makes this one ABORTED, not lost.
+        self.store
+            .update_objective(&update.name, current.version, &values, change, actor)
+            .await
+    }
+
+    /// Soft-deletes an objective and its key results; watchers hear of each removal.
+    pub async fn delete_objective(
+        &self,
+        name: &ObjectiveName,
+        version: Option<i64>,
+        actor: &Actor,
+    ) -> ServiceResult<Objective> {
+        let (objective, removed) = self.store.delete_objective(name, version, actor).await?;
+        for key_result in &removed {
+            self.changed(key_result).await?;
+        }
+        Ok(objective)
+    }
+
+    /// Restores a soft-deleted objective with the key results deleted with it.
+    pub async fn undelete_objective(
+        &self,
+        name: &ObjectiveName,
+        actor: &Actor,
+    ) -> ServiceResult<Objective> {
+        let (objective, restored) = self.store.undelete_objective(name, actor).await?;
+        for key_result in &restored {
+            self.changed(key_result).await?;
+            self.refresh_if_bound(key_result).await?;
+        }
+        Ok(objective)
+    }
+
+    /// Changes the fields of a key result that `update` sets, if its etag still matches; the
+    /// target is validated again as on creation.
+    pub async fn update_key_result(
+        &self,
+        update: KeyResultUpdate,
+        actor: &Actor,
+    ) -> ServiceResult<KeyResult> {
+        let current = self.get_key_result(&update.name).await?;
+        if current.delete_time.is_some() {
+            return Err(deleted("KEY_RESULT_DELETED", "key result", &update.name));
+        }
+        if let Some(expected) = update.version
+            && expected != current.version
+        {
+            return Err(stale("key result", &update.name, expected, current.version));
+        }
+        let baseline = update.baseline.unwrap_or(current.target.baseline());
+        let target_value = update.target.unwrap_or(current.target.target());
+        // Unless the update sets it, the direction follows the (new) baseline and target.
+        let declared = update.direction.flatten();
+        let target = MetricTarget::new(baseline, target_value, declared).map_err(|error| {
+            let field = match error {
+                TargetError::DirectionContradictsValues { .. } => "key_result.direction",
+                TargetError::BaselineEqualsTarget { .. } | TargetError::SpanTooLarge { .. } => {
+                    "key_result.target"
+                }
+            };
+            ServiceError::invalid(field, error.to_string())
+        })?;
+        let mut fields = Vec::new();
+        for (field, set) in [
+            ("display_name", update.display_name.is_some()),
+            ("baseline", update.baseline.is_some()),
+            ("target", update.target.is_some()),
+            ("direction", update.direction.is_some()),
+            ("weight", update.weight.is_some()),
+        ] {
+            if set {
+                fields.push(field);
+            }
+        }
+        let values = KeyResultValues {
+            display_name: update.display_name.unwrap_or(current.display_name),
+            target,
+            weight: update.weight.unwrap_or(current.weight),
+        };
+        let change = json!({
+            "fields": fields,
+            "displayName": values.display_name,
+            "baseline": values.target.baseline().to_string(),
+            "target": values.target.target().to_string(),
+            "direction": format!("{:?}", values.target.direction()).to_lowercase(),
+            "weight": values.weight.to_string(),
+        });
+        let updated = self
+            .store
+            .update_key_result(&update.name, current.version, &values, change, actor)
+            .await?;
+        self.changed(&update.name).await?;
+        Ok(updated)
+    }
+
+    /// Soft-deletes a key result; watchers hear of its removal.
+    pub async fn delete_key_result(
+        &self,
+        name: &KeyResultName,
+        version: Option<i64>,
+        actor: &Actor,
+    ) -> ServiceResult<KeyResult> {
+        let key_result = self.store.delete_key_result(name, version, actor).await?;
+        self.changed(name).await?;
+        Ok(key_result)
+    }
+
+    /// Restores a soft-deleted key result of a live objective.
+    pub async fn undelete_key_result(
+        &self,
+        name: &KeyResultName,
+        actor: &Actor,
+    ) -> ServiceResult<KeyResult> {
+        let key_result = self.store.undelete_key_result(name, actor).await?;
+        self.changed(name).await?;
+        self.refresh_if_bound(name).await?;
+        Ok(key_result)
+    }
+}
