@@ -149,7 +149,7 @@ impl Default for PaceBands {
 pub enum Reading {
     /// A value and its progress.
     Value(Progress),
-    /// The metric is undefined: its population is empty.
+    /// No value: no check-in yet, or the metric is undefined (its population is empty).
     Undefined,
     /// The value could not be read; the reason, for the explanation.
     Unavailable(String),
@@ -517,7 +517,7 @@ pub fn assess(inputs: &HealthInputs<'_>, bands: &PaceBands) -> Assessment {
         }
         (Reading::Undefined, None) => (
             Health::NoData,
-            "no value yet: the metric's population is empty".to_owned(),
+            "no value yet: no check-in, or the metric's population is empty".to_owned(),
         ),
         (Reading::Value(progress), None) if progress.target_met => (
             Health::Achieved,
@@ -533,8 +533,12 @@ pub fn assess(inputs: &HealthInputs<'_>, bands: &PaceBands) -> Assessment {
         (Reading::Value(progress), None) => assess_pace(progress, expected, cycle, at, bands),
     };
     let age_is_the_reason = overdue.is_some() && !matches!(reading, Reading::Unavailable(_));
+    // A value measured after the instant judged (a past instant, judged with today's data)
+    // has no age worth telling.
+    let measured_before = last_value_at.is_some_and(|measured| measured <= at);
     if let Some(age) = age
         && !age_is_the_reason
+        && measured_before
     {
         explanation.push_str(&format!("; last value {} ago", span_words(age, false)));
     }
@@ -898,7 +902,7 @@ mod tests {
         assert_eq!(no_data.health, Health::NoData);
         assert_eq!(
             no_data.explanation,
-            "no value yet: the metric's population is empty"
+            "no value yet: no check-in, or the metric's population is empty"
         );
         // Stale and no data take precedence over the cycle having ended.
         assert_eq!(
