@@ -6,6 +6,7 @@ use std::{env, fs, path::PathBuf};
 use prost::Message;
 
 const PROTOS: &[&str] = &[
+    "devokr/bench/v1/bench.proto",
     "devokr/common/v1/common.proto",
     "devokr/metrics/v1/metrics_service.proto",
     "devokr/objectives/v1/objectives_service.proto",

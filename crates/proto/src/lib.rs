@@ -3,6 +3,15 @@
 
 pub mod convert;
 
+/// The do-nothing service the benchmark measures the server setup with.
+pub mod bench {
+    /// Version 1.
+    #[allow(clippy::all, clippy::pedantic, missing_docs, unreachable_pub)]
+    pub mod v1 {
+        tonic::include_proto!("devokr.bench.v1");
+    }
+}
+
 /// Types shared by every service.
 pub mod common {
     /// Version 1.

@@ -34,9 +34,63 @@ pub struct KeyResultState {
     pub check_ins: Vec<CheckIn>,
     /// The outbox version of the last change of this key result (0 before any).
     pub version: i64,
+    /// Index in `check_ins` of the check-in that counts now: computed once, as reads of the
+    /// current status are what other services do all the time.
+    latest: Option<usize>,
 }
 
 impl KeyResultState {
+    pub fn new(
+        key_result: KeyResult,
+        cycle_name: CycleName,
+        cycle: CyclePeriod,
+        cycle_state: CycleState,
+        check_ins: Vec<CheckIn>,
+        version: i64,
+    ) -> Self {
+        let mut state = Self {
+            key_result,
+            cycle_name,
+            cycle,
+            cycle_state,
+            check_ins,
+            version,
+            latest: None,
+        };
+        state.latest = state
+            .replay(DateTime::<Utc>::MAX_UTC, DateTime::<Utc>::MAX_UTC)
+            .and_then(|latest| {
+                state
+                    .check_ins
+                    .iter()
+                    .position(|check_in| check_in.id == latest.id)
+            });
+        state
+    }
+
+    /// The check-in that counts at `as_of` among those measured by `measured_by`: the
+    /// domain's replay of corrections and late records.
+    fn replay(&self, as_of: DateTime<Utc>, measured_by: DateTime<Utc>) -> Option<&CheckIn> {
+        // The domain needs a value per check-in: an undefined metric reading (empty
+        // population) stands in as zero and is found again by its sequence number.
+        let replayable: Vec<ReplayCheckIn> = self
+            .check_ins
+            .iter()
+            .filter(|check_in| check_in.measure_time <= measured_by)
+            .map(|check_in| ReplayCheckIn {
+                value: check_in.value.unwrap_or_default(),
+                measured_at: check_in.measure_time,
+                recorded_at: check_in.record_time,
+                supersedes: check_in.supersedes.and_then(|id| u64::try_from(id).ok()),
+                sequence: u64::try_from(check_in.id).unwrap_or_default(),
+            })
+            .collect();
+        let sequence = effective_history(&replayable, as_of).last()?.sequence;
+        self.check_ins
+            .iter()
+            .find(|check_in| u64::try_from(check_in.id).unwrap_or_default() == sequence)
+    }
+
     /// The status judged at `at`, from the check-ins known at `read_time` (all when `None`).
     pub fn status(
         &self,
@@ -60,33 +114,13 @@ impl KeyResultState {
         measured_by: Option<DateTime<Utc>>,
         pace: &PaceBands,
     ) -> KeyResultStatus {
-        let as_of = read_time.unwrap_or(DateTime::<Utc>::MAX_UTC);
-        let measured_by = measured_by.unwrap_or(DateTime::<Utc>::MAX_UTC);
-        // The domain replays corrections and late records; it needs a value per check-in, so
-        // an undefined metric reading (empty population) stands in as zero and is told apart
-        // by its sequence number below.
-        let replayable: Vec<ReplayCheckIn> = self
-            .check_ins
-            .iter()
-            .filter(|check_in| check_in.measure_time <= measured_by)
-            .map(|check_in| ReplayCheckIn {
-                value: check_in.value.unwrap_or_default(),
-                measured_at: check_in.measure_time,
-                recorded_at: check_in.record_time,
-                supersedes: check_in.supersedes.and_then(|id| u64::try_from(id).ok()),
-                sequence: u64::try_from(check_in.id).unwrap_or_default(),
-            })
-            .collect();
-        let effective = effective_history(&replayable, as_of);
-        let by_sequence: HashMap<u64, &CheckIn> = self
-            .check_ins
-            .iter()
-            .map(|check_in| (u64::try_from(check_in.id).unwrap_or_default(), check_in))
-            .collect();
-        let latest = effective
-            .last()
-            .and_then(|replayed| by_sequence.get(&replayed.sequence))
-            .copied();
+        let latest = match (read_time, measured_by) {
+            (None, None) => self.latest.map(|index| &self.check_ins[index]),
+            _ => self.replay(
+                read_time.unwrap_or(DateTime::<Utc>::MAX_UTC),
+                measured_by.unwrap_or(DateTime::<Utc>::MAX_UTC),
+            ),
+        };
 
         let target = &self.key_result.target;
         let progress = latest

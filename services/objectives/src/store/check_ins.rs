@@ -88,14 +88,14 @@ impl ObjectivesStore {
         .iter()
         .map(check_in_from_row)
         .collect::<ServiceResult<Vec<_>>>()?;
-        Ok(Some(KeyResultState {
-            key_result: key_result_from_row(&row)?,
-            cycle_name: cycle.name,
-            cycle: cycle.period,
-            cycle_state: cycle.state,
+        Ok(Some(KeyResultState::new(
+            key_result_from_row(&row)?,
+            cycle.name,
+            cycle.period,
+            cycle.state,
             check_ins,
             version,
-        }))
+        )))
     }
 
     /// Records a check-in, audits it and publishes the status change, in one transaction.
