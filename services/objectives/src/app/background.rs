@@ -191,6 +191,15 @@ async fn follow_outbox(app: ObjectivesApp, shutdown: CancellationToken) {
                 Some(Ok(change)) => {
                     match change.payload.key_result.parse() {
                         Ok(name) => {
+                            // The replica that made the change has loaded it already.
+                            let loaded = app
+                                .index()
+                                .get(&name)
+                                .is_some_and(|state| state.version >= change.version);
+                            if loaded {
+                                app.index().applied(change.version);
+                                continue;
+                            }
                             if let Err(error) = app.reload(&name).await {
                                 tracing::warn!(%error, key_result = %name, "cannot reload a changed key result");
                                 app.index().remove(&name);

@@ -139,16 +139,21 @@ pub(super) async fn watch(
     );
 
     let app = app.clone();
+    // Every change reaches every watch: decide whether it is this watch's before cloning or
+    // awaiting anything, since most are not.
     let live = changes.filter_map(move |change| {
-        let app = app.clone();
-        let selection = selection.clone();
+        let wanted = match &change {
+            Ok(change) => selection
+                .matches(&change.payload)
+                .then(|| (app.clone(), Arc::clone(change))),
+            Err(_) => None,
+        };
+        let failed = change.err();
         async move {
-            match change {
-                Ok(change) if selection.matches(&change.payload) => {
-                    Some(answer(&app, &change).await)
-                }
-                Ok(_) => None,
-                Err(error) => Some(Err(Status::from(ServiceError::from(error)))),
+            match (wanted, failed) {
+                (Some((app, change)), _) => Some(answer(&app, &change).await),
+                (None, Some(error)) => Some(Err(Status::from(ServiceError::from(error)))),
+                (None, None) => None,
             }
         }
     });
