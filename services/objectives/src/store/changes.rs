@@ -242,32 +242,7 @@ impl ObjectivesStore {
         .fetch_all(&mut *transaction)
         .await
         .map_err(classify)?;
-        let mut removed: Vec<KeyResultName> =
-            ids.into_iter().map(|id| name.key_result(id)).collect();
-        removed.sort_by(|a, b| a.key_result.cmp(&b.key_result));
-        for key_result in &removed {
-            audit(
-                &mut transaction,
-                actor,
-                &name.tenant(),
-                "DeleteKeyResult",
-                &key_result.to_string(),
-                json!({ "withObjective": name.to_string() }),
-            )
-            .await?;
-            publish(&mut transaction, key_result, true).await?;
-        }
-        audit(
-            &mut transaction,
-            actor,
-            &name.tenant(),
-            "DeleteObjective",
-            &name.to_string(),
-            json!({
-                "keyResults": removed.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            }),
-        )
-        .await?;
+        let removed = cascade(&mut transaction, actor, name, ids, Cascade::Delete).await?;
         transaction.commit().await.map_err(classify)?;
         Ok((objective, removed))
     }
@@ -322,32 +297,7 @@ impl ObjectivesStore {
         .fetch_all(&mut *transaction)
         .await
         .map_err(classify)?;
-        let mut restored: Vec<KeyResultName> =
-            ids.into_iter().map(|id| name.key_result(id)).collect();
-        restored.sort_by(|a, b| a.key_result.cmp(&b.key_result));
-        for key_result in &restored {
-            audit(
-                &mut transaction,
-                actor,
-                &name.tenant(),
-                "UndeleteKeyResult",
-                &key_result.to_string(),
-                json!({ "withObjective": name.to_string() }),
-            )
-            .await?;
-            publish(&mut transaction, key_result, false).await?;
-        }
-        audit(
-            &mut transaction,
-            actor,
-            &name.tenant(),
-            "UndeleteObjective",
-            &name.to_string(),
-            json!({
-                "keyResults": restored.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            }),
-        )
-        .await?;
+        let restored = cascade(&mut transaction, actor, name, ids, Cascade::Undelete).await?;
         transaction.commit().await.map_err(classify)?;
         Ok((objective_from_row(&row)?, restored))
     }
@@ -515,4 +465,55 @@ impl ObjectivesStore {
         transaction.commit().await.map_err(classify)?;
         Ok(key_result)
     }
+}
+
+/// Whether an objective's key results go with it or come back with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cascade {
+    Delete,
+    Undelete,
+}
+
+/// Audits and publishes the key results (by id) that were deleted or restored with an
+/// objective, then audits the objective; returns their names in id order.
+async fn cascade(
+    transaction: &mut PgConnection,
+    actor: &Actor,
+    objective: &ObjectiveName,
+    key_result_ids: Vec<String>,
+    cascade: Cascade,
+) -> ServiceResult<Vec<KeyResultName>> {
+    let (key_result_action, objective_action) = match cascade {
+        Cascade::Delete => ("DeleteKeyResult", "DeleteObjective"),
+        Cascade::Undelete => ("UndeleteKeyResult", "UndeleteObjective"),
+    };
+    let mut key_results: Vec<KeyResultName> = key_result_ids
+        .into_iter()
+        .map(|id| objective.key_result(id))
+        .collect();
+    key_results.sort_by(|a, b| a.key_result.cmp(&b.key_result));
+    for key_result in &key_results {
+        audit(
+            &mut *transaction,
+            actor,
+            &objective.tenant(),
+            key_result_action,
+            &key_result.to_string(),
+            json!({ "withObjective": objective.to_string() }),
+        )
+        .await?;
+        publish(&mut *transaction, key_result, cascade == Cascade::Delete).await?;
+    }
+    audit(
+        transaction,
+        actor,
+        &objective.tenant(),
+        objective_action,
+        &objective.to_string(),
+        json!({
+            "keyResults": key_results.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        }),
+    )
+    .await?;
+    Ok(key_results)
 }
