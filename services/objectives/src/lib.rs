@@ -22,6 +22,10 @@ pub const SERVICE_NAME: &str = "devokr.objectives.v1.ObjectivesService";
 /// How often the outbox is polled for changes made by other replicas.
 const OUTBOX_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
 
+/// How often, and after how long, changes leave the outbox (watchers resume within a week).
+const OUTBOX_PRUNE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+const OUTBOX_RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
 /// Configuration of the objectives service, from flags and environment.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -69,6 +73,7 @@ pub async fn run(
                 OUTBOX_POLL_INTERVAL,
                 background.clone(),
             );
+            feed.spawn_pruning(OUTBOX_PRUNE_INTERVAL, OUTBOX_RETENTION);
             let app = app::ObjectivesApp::new(
                 store::ObjectivesStore::new(pool),
                 peers::MetricsClient::new(metrics_channel),

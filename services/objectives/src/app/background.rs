@@ -14,8 +14,6 @@ use crate::store::BoundKeyResult;
 
 /// How often every metric-bound key result is re-read, so a missed change heals.
 const RESYNC_INTERVAL: Duration = Duration::from_secs(300);
-/// How long the outbox keeps changes for watchers that resume.
-const OUTBOX_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Starts the background tasks once the schema is migrated; they stop when `shutdown` fires.
 pub fn spawn_background(app: &ObjectivesApp, shutdown: &CancellationToken, migrated: Migrated) {
@@ -219,14 +217,11 @@ async fn follow_outbox(app: ObjectivesApp, shutdown: CancellationToken) {
     }
 }
 
-/// Re-reads every metric-bound key result now and then, and prunes the outbox.
+/// Re-reads every metric-bound key result at start and now and then.
 async fn resync_metrics(app: ObjectivesApp, shutdown: CancellationToken) {
     // At start too: data may have changed while no replica was watching.
     loop {
         for_each_bound(&app, None, &shutdown, refresh).await;
-        if let Err(error) = app.feed().prune(OUTBOX_RETENTION).await {
-            tracing::warn!(%error, "cannot prune the outbox");
-        }
         if sleep_or_shutdown(RESYNC_INTERVAL, &shutdown).await {
             return;
         }

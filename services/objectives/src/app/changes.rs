@@ -7,7 +7,7 @@ use devokr_domain::{
 use devokr_platform::{ServiceError, ServiceResult};
 use serde_json::json;
 
-use super::{Actor, KeyResult, KeyResultUpdate, Objective, ObjectiveUpdate, ObjectivesApp, Unit};
+use super::{Actor, KeyResult, KeyResultUpdate, Objective, ObjectiveUpdate, ObjectivesApp};
 use crate::store::{BoundKeyResult, KeyResultValues, ObjectiveValues};
 
 /// A stale etag: the resource changed since the caller read it.
@@ -33,13 +33,7 @@ impl ObjectivesApp {
     /// refreshes made while it was deleted.
     async fn refresh_if_bound(&self, name: &KeyResultName) -> ServiceResult<()> {
         let state = self.state(name).await?;
-        if let Some(metric) = &state.key_result.metric {
-            let bound = BoundKeyResult {
-                name: name.clone(),
-                metric: metric.clone(),
-                unit_is_percent: matches!(state.key_result.unit, Unit::Percent),
-                cycle: state.cycle,
-            };
+        if let Some(bound) = BoundKeyResult::of(&state.key_result, state.cycle) {
             self.refresh(&bound).await?;
         }
         Ok(())

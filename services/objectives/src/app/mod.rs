@@ -167,14 +167,8 @@ impl ObjectivesApp {
         let created = self.store.insert_key_result(&new).await?;
         self.changed(&created.name).await?;
         // A bound key result shows its value from the start.
-        if let Some(metric) = &created.metric {
-            let cycle = self.state(&created.name).await?.cycle;
-            let bound = BoundKeyResult {
-                name: created.name.clone(),
-                metric: metric.clone(),
-                unit_is_percent: matches!(created.unit, Unit::Percent),
-                cycle,
-            };
+        let cycle = self.state(&created.name).await?.cycle;
+        if let Some(bound) = BoundKeyResult::of(&created, cycle) {
             self.refresh(&bound).await?;
         }
         Ok(created)
@@ -295,13 +289,8 @@ impl ObjectivesApp {
             .await;
         let changed = match reading {
             Ok(reading) => {
-                let unit = if bound.unit_is_percent {
-                    Unit::Percent
-                } else {
-                    Unit::Number
-                };
                 let reading = MetricReading {
-                    value: reading.ratio.map(|ratio| unit.from_ratio(ratio)),
+                    value: reading.ratio.map(|ratio| bound.unit.from_ratio(ratio)),
                     numerator: reading.numerator,
                     denominator: reading.denominator,
                 };

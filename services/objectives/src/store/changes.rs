@@ -388,19 +388,7 @@ impl ObjectivesStore {
                 &name.to_string(),
             ));
         }
-        audit(
-            &mut transaction,
-            actor,
-            &name.tenant(),
-            "DeleteKeyResult",
-            &name.to_string(),
-            json!({}),
-        )
-        .await?;
-        publish(&mut transaction, name, true).await?;
-        let key_result = key_result_in(&mut transaction, name).await?;
-        transaction.commit().await.map_err(classify)?;
-        Ok(key_result)
+        finish_key_result_change(transaction, actor, name, "DeleteKeyResult", true).await
     }
 
     /// Restores a soft-deleted key result of a live objective and publishes its return.
@@ -451,19 +439,7 @@ impl ObjectivesStore {
                 &name.to_string(),
             ));
         }
-        audit(
-            &mut transaction,
-            actor,
-            &name.tenant(),
-            "UndeleteKeyResult",
-            &name.to_string(),
-            json!({}),
-        )
-        .await?;
-        publish(&mut transaction, name, false).await?;
-        let key_result = key_result_in(&mut transaction, name).await?;
-        transaction.commit().await.map_err(classify)?;
-        Ok(key_result)
+        finish_key_result_change(transaction, actor, name, "UndeleteKeyResult", false).await
     }
 }
 
@@ -516,4 +492,27 @@ async fn cascade(
     )
     .await?;
     Ok(key_results)
+}
+
+/// The end of a key result's delete or undelete: audit, publish, commit, the key result.
+async fn finish_key_result_change(
+    mut transaction: Transaction<'_, Postgres>,
+    actor: &Actor,
+    name: &KeyResultName,
+    action: &str,
+    removed: bool,
+) -> ServiceResult<KeyResult> {
+    audit(
+        &mut transaction,
+        actor,
+        &name.tenant(),
+        action,
+        &name.to_string(),
+        json!({}),
+    )
+    .await?;
+    publish(&mut transaction, name, removed).await?;
+    let key_result = key_result_in(&mut transaction, name).await?;
+    transaction.commit().await.map_err(classify)?;
+    Ok(key_result)
 }

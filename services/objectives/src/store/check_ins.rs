@@ -12,7 +12,7 @@ use serde_json::json;
 use sqlx::{PgConnection, Row, postgres::PgRow};
 
 use super::{ObjectivesStore, cycle_from_row, key_result_from_row};
-use crate::app::{Actor, CheckIn, CheckInSource, KeyResultState, NewCheckIn};
+use crate::app::{Actor, CheckIn, CheckInSource, KeyResult, KeyResultState, NewCheckIn, Unit};
 
 /// The outbox of key-result status changes.
 pub const OUTBOX: &str = "objectives.outbox";
@@ -45,8 +45,20 @@ pub struct MetricReading {
 pub struct BoundKeyResult {
     pub name: KeyResultName,
     pub metric: MetricName,
-    pub unit_is_percent: bool,
+    pub unit: Unit,
     pub cycle: CyclePeriod,
+}
+
+impl BoundKeyResult {
+    /// `key_result` in `cycle`, if it is bound to a metric.
+    pub fn of(key_result: &KeyResult, cycle: CyclePeriod) -> Option<Self> {
+        Some(Self {
+            name: key_result.name.clone(),
+            metric: key_result.metric.clone()?,
+            unit: key_result.unit,
+            cycle,
+        })
+    }
 }
 
 const SELECT_CHECK_IN: &str =
@@ -340,14 +352,8 @@ impl ObjectivesStore {
         .map(|row| {
             let key_result = key_result_from_row(row)?;
             let cycle = cycle_from_row(row, "c_")?;
-            let metric = key_result.metric.clone().ok_or_else(|| {
+            BoundKeyResult::of(&key_result, cycle.period).ok_or_else(|| {
                 ServiceError::Internal(anyhow::anyhow!("{} lost its metric", key_result.name))
-            })?;
-            Ok(BoundKeyResult {
-                name: key_result.name,
-                metric,
-                unit_is_percent: matches!(key_result.unit, crate::app::Unit::Percent),
-                cycle: cycle.period,
             })
         })
         .collect()
