@@ -9,6 +9,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
+use crate::calendar::{Granularity, WeekStart, bucket_range};
+use crate::cycle::Cycle;
 use crate::decimal::parse_decimal;
 use crate::metric_reference::UserEvent;
 use rust_decimal::Decimal;
@@ -199,6 +201,60 @@ pub fn purchase_events(purchases: &[Purchase]) -> Vec<UserEvent> {
         .collect()
 }
 
+/// The orders of one calendar week, clipped to a cycle: `[start, end)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeekOfOrders {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// Purchase rows in the week.
+    pub orders: u64,
+    /// Dollars paid in the week.
+    pub revenue: Decimal,
+}
+
+impl WeekOfOrders {
+    /// Dollars per order; `None` for a week without orders.
+    pub fn average_order_value(&self) -> Option<Decimal> {
+        (self.orders > 0).then(|| self.revenue / Decimal::from(self.orders))
+    }
+}
+
+/// The purchases of `cycle`, week by week in its zone, the first and last week clipped to the
+/// cycle's bounds. Every week of the cycle is listed, also one without orders.
+pub fn weekly_orders(
+    purchases: &[Purchase],
+    cycle: &Cycle,
+    week_start: WeekStart,
+) -> Vec<WeekOfOrders> {
+    let granularity = Granularity::Week(week_start);
+    let (cycle_start, cycle_end) = (cycle.start_time(), cycle.end_time());
+    let mut weeks = Vec::new();
+    let mut at = cycle_start;
+    while at < cycle_end {
+        let (_, week_end) = bucket_range(at, granularity, cycle.time_zone());
+        let end = week_end.min(cycle_end);
+        weeks.push(WeekOfOrders {
+            start: at,
+            end,
+            orders: 0,
+            revenue: Decimal::ZERO,
+        });
+        at = end;
+    }
+    for purchase in purchases {
+        let occurred_at = purchase.occurred_at();
+        // Weeks are sorted and tile the cycle, so the week is the last one starting by then.
+        let index = weeks.partition_point(|week| week.start <= occurred_at);
+        if let Some(week) = index.checked_sub(1).map(|index| &mut weeks[index])
+            && occurred_at < week.end
+        {
+            week.orders += 1;
+            week.revenue += purchase.dollar_value;
+        }
+    }
+    weeks
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,6 +265,59 @@ mod tests {
 
     fn dec(s: &str) -> Decimal {
         parse_decimal(s).unwrap()
+    }
+
+    #[test]
+    fn weeks_of_orders_are_clipped_to_the_cycle_and_count_each_row() {
+        // January 1997 in UTC: the 1st is a Wednesday, so Monday weeks start on the 6th, 13th,
+        // 20th and 27th; the first week is clipped to [Jan 1, Jan 6), the last to [Jan 27, Feb 1).
+        let cycle = Cycle::new(date("1997-01-01"), date("1997-01-31"), chrono_tz::UTC).unwrap();
+        let text = " customer_id  date number_of_cds  dollar_value
+ 00001 19970101  1   11.77
+ 00002 19970105  2   20.00
+ 00002 19970105  1   10.00
+ 00003 19970106  1   30.00
+ 00004 19970131  1    9.99
+ 00005 19970201  1   99.00
+";
+        let (purchases, errors) = parse(text);
+        assert_eq!(errors, vec![]);
+        let weeks = weekly_orders(&purchases, &cycle, WeekStart::Monday);
+        let utc = |s: &str| format!("{s}T00:00:00Z").parse::<DateTime<Utc>>().unwrap();
+        let starts: Vec<_> = weeks.iter().map(|week| week.start).collect();
+        assert_eq!(
+            starts,
+            [
+                "1997-01-01",
+                "1997-01-06",
+                "1997-01-13",
+                "1997-01-20",
+                "1997-01-27"
+            ]
+            .map(utc)
+        );
+        assert_eq!(weeks[4].end, utc("1997-02-01"));
+        let totals: Vec<_> = weeks
+            .iter()
+            .map(|week| (week.orders, week.revenue))
+            .collect();
+        // 11.77 + 20.00 + 10.00 in the first week; February's purchase is outside the cycle.
+        assert_eq!(
+            totals,
+            vec![
+                (3, dec("41.77")),
+                (1, dec("30.00")),
+                (0, Decimal::ZERO),
+                (0, Decimal::ZERO),
+                (1, dec("9.99")),
+            ]
+        );
+        assert_eq!(weeks[1].average_order_value(), Some(dec("30")));
+        assert_eq!(weeks[2].average_order_value(), None);
+        // Sunday weeks move the boundary to the 5th, so the two orders of the 5th move too.
+        let sunday = weekly_orders(&purchases, &cycle, WeekStart::Sunday);
+        assert_eq!(sunday[0].end, utc("1997-01-05"));
+        assert_eq!((sunday[0].orders, sunday[1].orders), (1, 3));
     }
 
     #[test]
