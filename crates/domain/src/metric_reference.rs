@@ -182,48 +182,33 @@ mod tests {
     const JAN: &str = "2026-01-01T00:00:00Z";
     const FEB: &str = "2026-02-01T00:00:00Z";
 
+    fn counts(numerator: u64, denominator: u64) -> Ratio {
+        Ratio {
+            numerator,
+            denominator,
+        }
+    }
+
+    /// `activation_rate` over January 2026 with a 7-day limit, as most cases here use it.
+    fn january_activation(events: &[UserEvent], start: &str, activation: &str) -> Ratio {
+        activation_rate(
+            events,
+            start,
+            activation,
+            at(JAN),
+            at(FEB),
+            Duration::days(7),
+        )
+    }
+
     #[test]
     fn ratio_value_is_undefined_for_an_empty_population() {
+        assert_eq!(counts(0, 0).value(), None);
+        assert_eq!(counts(0, 4).value(), Some(Decimal::ZERO));
+        assert_eq!(counts(3, 4).value(), Some(dec("0.75")));
+        assert_eq!(counts(4, 4).value(), Some(Decimal::ONE));
         assert_eq!(
-            Ratio {
-                numerator: 0,
-                denominator: 0
-            }
-            .value(),
-            None
-        );
-        assert_eq!(
-            Ratio {
-                numerator: 0,
-                denominator: 4
-            }
-            .value(),
-            Some(Decimal::ZERO)
-        );
-        assert_eq!(
-            Ratio {
-                numerator: 3,
-                denominator: 4
-            }
-            .value(),
-            Some(dec("0.75"))
-        );
-        assert_eq!(
-            Ratio {
-                numerator: 4,
-                denominator: 4
-            }
-            .value(),
-            Some(Decimal::ONE)
-        );
-        assert_eq!(
-            Ratio {
-                numerator: 1,
-                denominator: 3
-            }
-            .value()
-            .unwrap()
-            .to_string(),
+            counts(1, 3).value().unwrap().to_string(),
             "0.3333333333333333333333333333"
         );
     }
@@ -256,21 +241,8 @@ mod tests {
             event("f", "purchase", "2026-02-01T00:00:01Z"),
             event("g", "page_view", "2026-01-03T00:00:00Z"),
         ];
-        let ratio = activation_rate(
-            &events,
-            "purchase",
-            "purchase",
-            at(JAN),
-            at(FEB),
-            Duration::days(7),
-        );
-        assert_eq!(
-            ratio,
-            Ratio {
-                numerator: 2,
-                denominator: 4
-            }
-        );
+        let ratio = january_activation(&events, "purchase", "purchase");
+        assert_eq!(ratio, counts(2, 4));
         assert_eq!(ratio.value(), Some(dec("0.5")));
     }
 
@@ -284,63 +256,24 @@ mod tests {
             event("a", "signup", "2026-01-09T00:00:00Z"),
             event("a", "signup", "2026-01-02T00:00:00Z"),
         ];
-        let ratio = activation_rate(
-            &events,
-            "signup",
-            "activated",
-            at(JAN),
-            at(FEB),
-            Duration::days(7),
-        );
-        assert_eq!(
-            ratio,
-            Ratio {
-                numerator: 0,
-                denominator: 1
-            }
-        );
+        let ratio = january_activation(&events, "signup", "activated");
+        assert_eq!(ratio, counts(0, 1));
 
         // An activation before the signup does not count.
         let events = vec![
             event("b", "activated", "2026-01-01T00:00:00Z"),
             event("b", "signup", "2026-01-02T00:00:00Z"),
         ];
-        let ratio = activation_rate(
-            &events,
-            "signup",
-            "activated",
-            at(JAN),
-            at(FEB),
-            Duration::days(7),
-        );
-        assert_eq!(
-            ratio,
-            Ratio {
-                numerator: 0,
-                denominator: 1
-            }
-        );
+        let ratio = january_activation(&events, "signup", "activated");
+        assert_eq!(ratio, counts(0, 1));
 
         // Activation events of other users do not count.
         let events = vec![
             event("c", "signup", "2026-01-02T00:00:00Z"),
             event("x", "activated", "2026-01-03T00:00:00Z"),
         ];
-        let ratio = activation_rate(
-            &events,
-            "signup",
-            "activated",
-            at(JAN),
-            at(FEB),
-            Duration::days(7),
-        );
-        assert_eq!(
-            ratio,
-            Ratio {
-                numerator: 0,
-                denominator: 1
-            }
-        );
+        let ratio = january_activation(&events, "signup", "activated");
+        assert_eq!(ratio, counts(0, 1));
     }
 
     #[test]
@@ -351,21 +284,8 @@ mod tests {
             event("d", "purchase", "2026-01-02T00:00:00Z"),
             event("d", "purchase", "2026-01-03T00:00:00Z"),
         ];
-        let ratio = activation_rate(
-            &events,
-            "purchase",
-            "purchase",
-            at(JAN),
-            at(FEB),
-            Duration::days(7),
-        );
-        assert_eq!(
-            ratio,
-            Ratio {
-                numerator: 0,
-                denominator: 0
-            }
-        );
+        let ratio = january_activation(&events, "purchase", "purchase");
+        assert_eq!(ratio, counts(0, 0));
         assert_eq!(ratio.value(), None);
         let retention = calendar_retention(
             &events,
@@ -378,15 +298,7 @@ mod tests {
         );
         assert_eq!(retention.value(), None);
         assert_eq!(
-            activation_rate(
-                &[],
-                "purchase",
-                "purchase",
-                at(JAN),
-                at(FEB),
-                Duration::days(7)
-            )
-            .value(),
+            january_activation(&[], "purchase", "purchase").value(),
             None
         );
     }
@@ -412,41 +324,17 @@ mod tests {
             event("d", "login", "2026-01-15T12:00:00Z"),
         ];
         let month_1 = calendar_retention(&events, "signup", "login", at(JAN), at(FEB), Tz::UTC, 1);
-        assert_eq!(
-            month_1,
-            Ratio {
-                numerator: 2,
-                denominator: 3
-            }
-        );
+        assert_eq!(month_1, counts(2, 3));
         // Month 0: only b logged in in January.
         let month_0 = calendar_retention(&events, "signup", "login", at(JAN), at(FEB), Tz::UTC, 0);
-        assert_eq!(
-            month_0,
-            Ratio {
-                numerator: 1,
-                denominator: 3
-            }
-        );
+        assert_eq!(month_0, counts(1, 3));
         // Month 2: only b, on March 1.
         let month_2 = calendar_retention(&events, "signup", "login", at(JAN), at(FEB), Tz::UTC, 2);
-        assert_eq!(
-            month_2,
-            Ratio {
-                numerator: 1,
-                denominator: 3
-            }
-        );
+        assert_eq!(month_2, counts(1, 3));
         // Month 13 wraps the year correctly and nobody is there.
         let month_13 =
             calendar_retention(&events, "signup", "login", at(JAN), at(FEB), Tz::UTC, 13);
-        assert_eq!(
-            month_13,
-            Ratio {
-                numerator: 0,
-                denominator: 3
-            }
-        );
+        assert_eq!(month_13, counts(0, 3));
     }
 
     #[test]
@@ -457,13 +345,7 @@ mod tests {
         ];
         let window = (at("2025-12-01T00:00:00Z"), at(JAN));
         let ratio = calendar_retention(&events, "signup", "login", window.0, window.1, Tz::UTC, 1);
-        assert_eq!(
-            ratio,
-            Ratio {
-                numerator: 1,
-                denominator: 1
-            }
-        );
+        assert_eq!(ratio, counts(1, 1));
     }
 
     /// The signup at 2026-01-31T16:00Z is in January in UTC but on February 1 (01:00) in
@@ -478,30 +360,12 @@ mod tests {
         ];
         let window = (at(JAN), at("2026-03-01T00:00:00Z"));
         let utc = calendar_retention(&events, "signup", "login", window.0, window.1, Tz::UTC, 1);
-        assert_eq!(
-            utc,
-            Ratio {
-                numerator: 1,
-                denominator: 1
-            }
-        );
+        assert_eq!(utc, counts(1, 1));
         let in_tokyo = calendar_retention(&events, "signup", "login", window.0, window.1, tokyo, 1);
-        assert_eq!(
-            in_tokyo,
-            Ratio {
-                numerator: 0,
-                denominator: 1
-            }
-        );
+        assert_eq!(in_tokyo, counts(0, 1));
         let in_tokyo_month_0 =
             calendar_retention(&events, "signup", "login", window.0, window.1, tokyo, 0);
-        assert_eq!(
-            in_tokyo_month_0,
-            Ratio {
-                numerator: 1,
-                denominator: 1
-            }
-        );
+        assert_eq!(in_tokyo_month_0, counts(1, 1));
 
         // West of UTC: a login at 2026-03-01T03:00Z is still February in New York.
         let new_york: Tz = "America/New_York".parse().unwrap();
@@ -510,22 +374,10 @@ mod tests {
             event("b", "login", "2026-03-01T03:00:00Z"),
         ];
         let utc = calendar_retention(&events, "signup", "login", window.0, window.1, Tz::UTC, 1);
-        assert_eq!(
-            utc,
-            Ratio {
-                numerator: 0,
-                denominator: 1
-            }
-        );
+        assert_eq!(utc, counts(0, 1));
         let in_new_york =
             calendar_retention(&events, "signup", "login", window.0, window.1, new_york, 1);
-        assert_eq!(
-            in_new_york,
-            Ratio {
-                numerator: 1,
-                denominator: 1
-            }
-        );
+        assert_eq!(in_new_york, counts(1, 1));
     }
 
     #[test]
