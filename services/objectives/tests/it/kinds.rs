@@ -801,3 +801,171 @@ async fn closing_the_cycle_scores_every_kind() {
     }
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn update_mask_changes_levels_and_bounds_with_etags() {
+    let (stack, objective) = stack_with_objective().await;
+    let leveled = stack
+        .create_key_result(&objective, "leveled", metric("30", "50", pb::Unit::Percent))
+        .await;
+    record(
+        &stack,
+        &leveled.name,
+        check_in("45", "1997-02-10T00:00:00Z", "l1"),
+    )
+    .await;
+    assert_eq!(
+        at_mid_cycle(&stack, &leveled.name)
+            .await
+            .progress
+            .unwrap()
+            .zone(),
+        pb::Zone::Unspecified
+    );
+
+    // Commit 46 %: 45 % (progress 0.75) is short of its progress 0.8, below the commit zone.
+    let with_commit = update_key_result(
+        &stack,
+        pb::KeyResult {
+            name: leveled.name.clone(),
+            etag: leveled.etag.clone(),
+            commit: Some(wire("46")),
+            ..Default::default()
+        },
+        Some(&["commit"]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(read(with_commit.commit.as_ref()), dec("46"));
+    assert_eq!(
+        at_mid_cycle(&stack, &leveled.name)
+            .await
+            .progress
+            .unwrap()
+            .zone(),
+        pb::Zone::BelowCommit
+    );
+    // The etag read before the change is stale now.
+    let stale = update_key_result(
+        &stack,
+        pb::KeyResult {
+            name: leveled.name.clone(),
+            etag: leveled.etag.clone(),
+            ..Default::default()
+        },
+        Some(&["commit"]),
+    )
+    .await
+    .unwrap_err();
+    assert_error(&stale, Code::Aborted, "CONCURRENT_CHANGE");
+    // Named in the mask and left unset, the commit level is removed: no zone again.
+    let cleared = update_key_result(
+        &stack,
+        pb::KeyResult {
+            name: leveled.name.clone(),
+            etag: with_commit.etag.clone(),
+            ..Default::default()
+        },
+        Some(&["commit"]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(cleared.commit, None);
+    assert_eq!(
+        at_mid_cycle(&stack, &leveled.name)
+            .await
+            .progress
+            .unwrap()
+            .zone(),
+        pb::Zone::Unspecified
+    );
+    // A target moved below the commit level is checked with the levels: with commit 46 back,
+    // target 40 leaves it outside 30..40.
+    let refused = update_key_result(
+        &stack,
+        pb::KeyResult {
+            name: leveled.name.clone(),
+            commit: Some(wire("46")),
+            target: Some(wire("40")),
+            ..Default::default()
+        },
+        Some(&["commit", "target"]),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(violated_fields(&refused), fields(&["key_result.commit"]));
+
+    // A threshold's bound moves from at least 4.0 to between 4.15 and 5: of 4.2, 3.8, 4.1 only
+    // 4.2 stays inside, share 1/3.
+    let csat = stack
+        .create_key_result(
+            &objective,
+            "csat",
+            csat_at_least_4(pb::ThresholdScoring::ShareOfCheckIns),
+        )
+        .await;
+    for (index, value) in ["4.2", "3.8", "4.1"].into_iter().enumerate() {
+        record(
+            &stack,
+            &csat.name,
+            check_in(value, "1997-02-01T00:00:00Z", &format!("c{index}")),
+        )
+        .await;
+    }
+    let between = update_key_result(
+        &stack,
+        pb::KeyResult {
+            name: csat.name.clone(),
+            etag: csat.etag.clone(),
+            threshold: Some(pb::Threshold {
+                comparison: pb::Comparison::Between.into(),
+                low: Some(wire("4.15")),
+                high: Some(wire("5")),
+                scoring: pb::ThresholdScoring::ShareOfCheckIns.into(),
+            }),
+            ..Default::default()
+        },
+        Some(&["threshold"]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        between.threshold.as_ref().unwrap().comparison(),
+        pb::Comparison::Between
+    );
+    assert_eq!(
+        raw(&at_mid_cycle(&stack, &csat.name).await),
+        dec("1") / dec("3")
+    );
+    // A threshold cannot be removed, nor can a threshold key result take a baseline.
+    for (key_result, paths, field) in [
+        (
+            pb::KeyResult {
+                name: csat.name.clone(),
+                ..Default::default()
+            },
+            &["threshold"][..],
+            "key_result.threshold",
+        ),
+        (
+            pb::KeyResult {
+                name: csat.name.clone(),
+                baseline: Some(wire("3")),
+                ..Default::default()
+            },
+            &["baseline"][..],
+            "key_result.baseline",
+        ),
+    ] {
+        let refused = update_key_result(&stack, key_result, Some(paths))
+            .await
+            .unwrap_err();
+        assert_eq!(violated_fields(&refused), fields(&[field]), "{paths:?}");
+    }
+    assert_eq!(
+        get_key_result(&stack, &csat.name).await.etag,
+        between.etag,
+        "refused updates change nothing"
+    );
+    stack.stop().await;
+}
