@@ -659,6 +659,14 @@ async fn bad_definitions_name_their_fields_and_store_nothing() {
     threshold_with_target.target = Some(wire("4"));
     let mut no_threshold = csat_at_least_4(pb::ThresholdScoring::LatestPassFail);
     no_threshold.threshold = None;
+    let binding = Some(pb::MetricBinding {
+        metric: "tenants/acme/metrics/activation".into(),
+    });
+    let mut bound_with_cadence = metric("30", "45", pb::Unit::Percent);
+    bound_with_cadence.metric_binding.clone_from(&binding);
+    bound_with_cadence.update_cadence = Some(seconds(86_400));
+    let mut bound_duration = metric("120", "60", pb::Unit::Duration);
+    bound_duration.metric_binding = binding;
 
     for (key_result, field, says) in [
         (
@@ -699,6 +707,16 @@ async fn bad_definitions_name_their_fields_and_store_nothing() {
             "only METRIC key results",
         ),
         (no_threshold, "key_result.threshold", "required"),
+        (
+            bound_with_cadence,
+            "key_result.update_cadence",
+            "bound to a metric",
+        ),
+        (
+            bound_duration,
+            "key_result.metric_binding.metric",
+            "UNIT_PERCENT or UNIT_NUMBER",
+        ),
     ] {
         let refused = try_create(&stack, &objective, "bad", key_result)
             .await
@@ -966,6 +984,36 @@ async fn update_mask_changes_levels_and_bounds_with_etags() {
         get_key_result(&stack, &csat.name).await.etag,
         between.etag,
         "refused updates change nothing"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_threshold_key_result_can_follow_a_metric() {
+    // The status tests' events: activation over the cycle is 1 of 4 users, 25 %.
+    let (stack, metric, objective) = crate::status::stack_with_events().await;
+    let mut floor = csat_at_least_4(pb::ThresholdScoring::LatestPassFail);
+    floor.unit = pb::Unit::Percent.into();
+    floor.score_min = None;
+    floor.score_max = None;
+    floor.threshold.as_mut().unwrap().low = Some(wire("20"));
+    floor.metric_binding = Some(pb::MetricBinding {
+        metric: metric.clone(),
+    });
+    let floor = stack.create_key_result(&objective, "floor", floor).await;
+    let status = at_mid_cycle(&stack, &floor.name).await;
+    let value = status.value.as_ref().expect("the metric's value");
+    assert_eq!(read(value.value.as_ref()), dec("25"));
+    assert_eq!((value.numerator, value.denominator), (1, 4));
+    // 25 % meets at least 20 %: progress 1.
+    assert_eq!(raw(&status), dec("1"));
+    assert_eq!(status.health(), pb::Health::Achieved);
+    assert!(
+        status
+            .explanation
+            .starts_with("latest value 25.00 % meets at least 20.00 %"),
+        "{}",
+        status.explanation
     );
     stack.stop().await;
 }
