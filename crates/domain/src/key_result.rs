@@ -15,6 +15,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::progress::{Direction, MetricTarget, Progress, TargetError, WeightError, weighted_mean};
+use crate::units::Unit;
 
 /// Why a key-result definition or a value of it was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -205,6 +206,17 @@ pub enum Bound {
 }
 
 impl Bound {
+    /// The bound in words, with values shown in `unit`: "at least 4 (1..5)".
+    pub fn describe(&self, unit: &Unit) -> String {
+        match *self {
+            Self::AtLeast(limit) => format!("at least {}", unit.format(limit)),
+            Self::AtMost(limit) => format!("at most {}", unit.format(limit)),
+            Self::Between { low, high } => {
+                format!("between {} and {}", unit.format(low), unit.format(high))
+            }
+        }
+    }
+
     /// Whether `value` stays within the bound.
     pub fn is_met(&self, value: Decimal) -> bool {
         match *self {
@@ -355,6 +367,90 @@ impl KeyResultKind {
                 };
                 Ok(Some(Progress::from_raw(raw)))
             }
+        }
+    }
+
+    /// What the kind's progress is made of, in words a person can act on, or `None` when the
+    /// progress says it all (a metric key result without levels, or nothing to judge yet).
+    /// `history` is as for [`Self::progress`]; values are shown in `unit`.
+    ///
+    /// - metric with levels: "in the commit zone (commit 95.00 %, target 100.00 %)";
+    /// - threshold: "latest value 4.1 (1..5) meets at least 4 (1..5)", or
+    ///   "2 of 3 check-ins met at least 4 (1..5)";
+    /// - binary: "done" or "not done yet";
+    /// - milestones: "2 of 4 milestones done (weight 0.55)";
+    /// - manual percent: "estimated 40.00 % done".
+    pub fn describe(&self, history: &[Decimal], unit: &Unit) -> Option<String> {
+        match self {
+            Self::Metric(metric) => {
+                let zone = metric.progress(*history.last()?).zone?;
+                let mut levels = Vec::with_capacity(3);
+                if let Some(commit) = metric.commit {
+                    levels.push(format!("commit {}", unit.format(commit)));
+                }
+                levels.push(format!("target {}", unit.format(metric.target.target())));
+                if let Some(stretch) = metric.stretch {
+                    levels.push(format!("stretch {}", unit.format(stretch)));
+                }
+                let zone = match zone {
+                    Zone::BelowCommit => "below the commit level",
+                    Zone::Commit => "in the commit zone",
+                    Zone::Target => "in the target zone",
+                    Zone::Stretch => "in the stretch zone",
+                };
+                Some(format!("{zone} ({})", levels.join(", ")))
+            }
+            Self::Threshold(threshold) => {
+                let bound = threshold.bound.describe(unit);
+                match threshold.scoring {
+                    ThresholdScoring::LatestPassFail => {
+                        let latest = *history.last()?;
+                        let verdict = if threshold.bound.is_met(latest) {
+                            "meets"
+                        } else {
+                            "does not meet"
+                        };
+                        Some(format!(
+                            "latest value {} {verdict} {bound}",
+                            unit.format(latest)
+                        ))
+                    }
+                    ThresholdScoring::ShareOfCheckInsMet => {
+                        if history.is_empty() {
+                            return None;
+                        }
+                        let met = history
+                            .iter()
+                            .filter(|&&value| threshold.bound.is_met(value))
+                            .count();
+                        Some(format!("{met} of {} check-ins met {bound}", history.len()))
+                    }
+                }
+            }
+            Self::Binary => Some(
+                if *history.last()? == Decimal::ONE {
+                    "done"
+                } else {
+                    "not done yet"
+                }
+                .to_owned(),
+            ),
+            Self::Milestones(milestones) => {
+                let progress = self.progress(history).ok()??;
+                let done = milestones.iter().filter(|milestone| milestone.done).count();
+                Some(format!(
+                    "{done} of {} milestones done (weight {})",
+                    milestones.len(),
+                    crate::decimal::format_for_display(
+                        progress.raw,
+                        crate::health::EXPLANATION_PLACES
+                    )
+                ))
+            }
+            Self::ManualPercent => Some(format!(
+                "estimated {} done",
+                Unit::Percent.format(*history.last()?)
+            )),
         }
     }
 }

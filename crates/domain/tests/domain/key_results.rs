@@ -431,3 +431,83 @@ fn metric_and_threshold_take_any_value() {
         assert_eq!(kind.progress(&[]), Ok(None));
     }
 }
+
+#[test]
+fn each_kind_describes_what_its_progress_is_made_of() {
+    use devokr_domain::units::Unit;
+    // CSAT at least 4 with check-ins 4.2, 3.8, 4.1: two of the three meet it; the latest
+    // (4.1) meets it.
+    let csat = values(&["4.2", "3.8", "4.1"]);
+    assert_eq!(
+        threshold(
+            Bound::AtLeast(dec("4")),
+            ThresholdScoring::ShareOfCheckInsMet
+        )
+        .describe(&csat, &Unit::csat())
+        .unwrap(),
+        "2 of 3 check-ins met at least 4 (1..5)"
+    );
+    assert_eq!(
+        threshold(Bound::AtLeast(dec("4")), ThresholdScoring::LatestPassFail)
+            .describe(&csat, &Unit::csat())
+            .unwrap(),
+        "latest value 4.1 (1..5) meets at least 4 (1..5)"
+    );
+    assert_eq!(
+        threshold(
+            Bound::Between {
+                low: dec("10"),
+                high: dec("20")
+            },
+            ThresholdScoring::LatestPassFail
+        )
+        .describe(&values(&["25"]), &Unit::Number)
+        .unwrap(),
+        "latest value 25 does not meet between 10 and 20"
+    );
+    // Commit 40, target 50, stretch 60 from baseline 30: 45 is past commit, short of target.
+    assert_eq!(
+        metric("30", "50", Some("40"), Some("60"))
+            .describe(&values(&["45"]), &Unit::Percent)
+            .unwrap(),
+        "in the commit zone (commit 40.00 %, target 50.00 %, stretch 60.00 %)"
+    );
+    assert_eq!(
+        metric("30", "50", None, None).describe(&values(&["45"]), &Unit::Percent),
+        None,
+        "no levels: the progress says it all"
+    );
+    // Weights 0.3, 0.25, 0.2, 0.25 with the first and third done: 0.5 of 1, half done.
+    let checklist = KeyResultKind::Milestones(
+        [
+            ("a", "0.3", true),
+            ("b", "0.25", false),
+            ("c", "0.2", true),
+            ("d", "0.25", false),
+        ]
+        .into_iter()
+        .map(|(title, weight, done)| Milestone {
+            title: title.into(),
+            weight: dec(weight),
+            done,
+        })
+        .collect(),
+    );
+    assert_eq!(
+        checklist.describe(&[], &Unit::Number).unwrap(),
+        "2 of 4 milestones done (weight 0.50)"
+    );
+    assert_eq!(
+        KeyResultKind::Binary
+            .describe(&values(&["0", "1"]), &Unit::Number)
+            .unwrap(),
+        "done"
+    );
+    assert_eq!(KeyResultKind::Binary.describe(&[], &Unit::Number), None);
+    assert_eq!(
+        KeyResultKind::ManualPercent
+            .describe(&values(&["40"]), &Unit::Percent)
+            .unwrap(),
+        "estimated 40.00 % done"
+    );
+}

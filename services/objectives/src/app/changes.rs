@@ -1,14 +1,13 @@
 //! Update, soft delete and undelete of objectives and key results (AIP-134, AIP-135, AIP-164).
 
-use devokr_domain::{
-    names::{KeyResultName, ObjectiveName},
-    progress::{MetricTarget, TargetError},
-};
+use devokr_domain::names::{KeyResultName, ObjectiveName};
 use devokr_platform::{ServiceError, ServiceResult};
 use serde_json::json;
 
-use super::{Actor, KeyResult, KeyResultUpdate, Objective, ObjectiveUpdate, ObjectivesApp};
-use crate::store::{BoundKeyResult, KeyResultValues, ObjectiveValues};
+use super::{
+    Actor, Definition, KeyResult, KeyResultUpdate, Objective, ObjectiveUpdate, ObjectivesApp,
+};
+use crate::store::{BoundKeyResult, KeyResultValues, ObjectiveValues, definition_json};
 
 /// A stale etag: the resource changed since the caller read it.
 fn stale(resource_type: &str, name: &impl ToString, expected: i64, now: i64) -> ServiceError {
@@ -105,13 +104,21 @@ impl ObjectivesApp {
     }
 
     /// Changes the fields of a key result that `update` sets, if its etag still matches; the
-    /// target is validated again as on creation.
+    /// whole definition is checked again as on creation. Marking a milestone done is such an
+    /// update (of `milestones`): audited and published like every change of progress.
     pub async fn update_key_result(
         &self,
         update: KeyResultUpdate,
         actor: &Actor,
     ) -> ServiceResult<KeyResult> {
-        let current = self.get_key_result(&update.name).await?;
+        let (current, cycle) =
+            self.store
+                .key_result(&update.name)
+                .await?
+                .ok_or_else(|| ServiceError::NotFound {
+                    resource_type: "key result",
+                    name: update.name.to_string(),
+                })?;
         if current.delete_time.is_some() {
             return Err(deleted("KEY_RESULT_DELETED", "key result", &update.name));
         }
@@ -120,42 +127,63 @@ impl ObjectivesApp {
         {
             return Err(stale("key result", &update.name, expected, current.version));
         }
-        let baseline = update.baseline.unwrap_or(current.target.baseline());
-        let target_value = update.target.unwrap_or(current.target.target());
-        // Unless the update sets it, the direction follows the (new) baseline and target.
-        let declared = update.direction.flatten();
-        let target = MetricTarget::new(baseline, target_value, declared).map_err(|error| {
-            let field = match error {
-                TargetError::DirectionContradictsValues { .. } => "key_result.direction",
-                TargetError::BaselineEqualsTarget { .. } | TargetError::SpanTooLarge { .. } => {
-                    "key_result.target"
-                }
-            };
-            ServiceError::invalid(field, error.to_string())
-        })?;
+        let mut spec = current.definition.spec(current.metric.is_some());
         let mut fields = Vec::new();
-        for (field, set) in [
-            ("display_name", update.display_name.is_some()),
-            ("baseline", update.baseline.is_some()),
-            ("target", update.target.is_some()),
-            ("direction", update.direction.is_some()),
-            ("weight", update.weight.is_some()),
-        ] {
+        let mut changed = |field: &'static str, set: bool| {
             if set {
                 fields.push(field);
             }
+            set
+        };
+        if changed("baseline", update.baseline.is_some()) {
+            spec.baseline = update.baseline;
         }
+        if changed("target", update.target.is_some()) {
+            spec.target = update.target;
+        }
+        changed("direction", update.direction.is_some());
+        // Unless the update sets it, the direction follows the (new) baseline and target.
+        spec.direction = update.direction.flatten();
+        if let Some(commit) = update.commit {
+            changed("commit", true);
+            spec.commit = commit;
+        }
+        if let Some(stretch) = update.stretch {
+            changed("stretch", true);
+            spec.stretch = stretch;
+        }
+        if let Some(threshold) = update.threshold {
+            changed("threshold", true);
+            spec.threshold = Some(threshold);
+        }
+        if let Some(milestones) = update.milestones {
+            changed("milestones", true);
+            spec.milestones = milestones;
+        }
+        if let Some(cadence) = update.update_cadence {
+            changed("update_cadence", true);
+            spec.update_cadence = cadence;
+        }
+        if let Some(grace) = update.stale_grace {
+            changed("stale_grace", true);
+            spec.stale_grace = grace;
+        }
+        if let Some(interim_targets) = update.interim_targets {
+            changed("interim_targets", true);
+            spec.interim_targets = interim_targets;
+        }
+        changed("display_name", update.display_name.is_some());
+        changed("weight", update.weight.is_some());
+        let definition = Definition::check(&spec, &cycle)?;
         let values = KeyResultValues {
             display_name: update.display_name.unwrap_or(current.display_name),
-            target,
+            definition,
             weight: update.weight.unwrap_or(current.weight),
         };
         let change = json!({
             "fields": fields,
             "displayName": values.display_name,
-            "baseline": values.target.baseline().to_string(),
-            "target": values.target.target().to_string(),
-            "direction": format!("{:?}", values.target.direction()).to_lowercase(),
+            "definition": definition_json(&values.definition),
             "weight": values.weight.to_string(),
         });
         let updated = self

@@ -26,10 +26,12 @@ use crate::{
 
 mod background;
 mod changes;
+mod definition;
 mod lifecycle;
 mod model;
 mod status;
 pub use background::spawn_background;
+pub use definition::{Definition, KeyResultSpec, KindChoice};
 pub use lifecycle::{HistoryPoint, LearningSubject};
 pub use model::*;
 pub use status::{KeyResultState, StatusIndex};
@@ -136,14 +138,17 @@ impl ObjectivesApp {
         {
             return Ok(created);
         }
-        let objective = new.name.objective();
-        if self.get_objective(&objective).await?.delete_time.is_some() {
+        let objective = self.get_objective(&new.name.objective()).await?;
+        if objective.delete_time.is_some() {
             return Err(ServiceError::FailedPrecondition {
                 reason: "OBJECTIVE_DELETED",
-                subject: objective.to_string(),
-                description: format!("objective {objective} is deleted; undelete it first"),
+                subject: objective.name.to_string(),
+                description: format!("objective {} is deleted; undelete it first", objective.name),
             });
         }
+        // Interim targets must lie inside the objective's cycle.
+        let cycle = self.get_cycle(&objective.cycle).await?;
+        let definition = Definition::check(&new.spec, &cycle.period)?;
         let check = match &new.metric {
             Some(metric) => self.metrics.check_metric(metric).await,
             None => Ok(()),
@@ -164,7 +169,7 @@ impl ObjectivesApp {
             }
             Err(error) => return Err(error.into()),
         }
-        let created = self.store.insert_key_result(&new).await?;
+        let created = self.store.insert_key_result(&new, &definition).await?;
         self.changed(&created.name).await?;
         // A bound key result shows its value from the start.
         let cycle = self.state(&created.name).await?.cycle;
@@ -290,7 +295,9 @@ impl ObjectivesApp {
         let changed = match reading {
             Ok(reading) => {
                 let reading = MetricReading {
-                    value: reading.ratio.map(|ratio| bound.unit.from_ratio(ratio)),
+                    value: reading
+                        .ratio
+                        .map(|ratio| value_of_ratio(&bound.unit, ratio)),
                     numerator: reading.numerator,
                     denominator: reading.denominator,
                 };
@@ -344,6 +351,11 @@ impl ObjectivesApp {
                     new.key_result
                 ),
             });
+        }
+        if let Some(value) = new.value
+            && let Err(reason) = state.key_result.definition.check_value(value)
+        {
+            return Err(ServiceError::invalid("check_in.value", reason));
         }
         if let Some(supersedes) = new.supersedes
             && !state

@@ -1,32 +1,26 @@
 //! The models the objectives service's use cases work on.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use devokr_domain::{
     Decimal,
     calendar::CycleState,
     cycle::Cycle as CyclePeriod,
-    health::{Assessment, Health},
+    health::{Assessment, Health, InterimTarget},
+    key_result::{Milestone, ThresholdKeyResult},
     names::{CycleName, KeyResultName, MetricName, ObjectiveName},
-    progress::{Direction, MetricTarget, Progress},
+    progress::{Direction, Progress},
+    units::Unit,
 };
 use uuid::Uuid;
 
-/// What a key result's numbers mean.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unit {
-    /// 45 means 45 %; a rate metric (0 to 1) is shown times 100.
-    Percent,
-    /// A plain number.
-    Number,
-}
+use super::{Definition, KeyResultSpec};
 
-impl Unit {
-    /// A metric's ratio expressed in this unit.
-    pub fn from_ratio(self, ratio: Decimal) -> Decimal {
-        match self {
-            Self::Percent => (ratio * Decimal::ONE_HUNDRED).normalize(),
-            Self::Number => ratio,
-        }
+/// A metric's ratio (0 to 1) in a key result's unit: percent shows it times 100. Only percent
+/// and number key results are bound to metrics.
+pub fn value_of_ratio(unit: &Unit, ratio: Decimal) -> Decimal {
+    match unit {
+        Unit::Percent => (ratio * Decimal::ONE_HUNDRED).normalize(),
+        Unit::Number | Unit::Currency(_) | Unit::Duration | Unit::Score { .. } => ratio,
     }
 }
 
@@ -76,13 +70,13 @@ pub struct NewObjective {
     pub request_id: Option<Uuid>,
 }
 
-/// A stored key result, bound to a metric.
+/// A stored key result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyResult {
     pub name: KeyResultName,
     pub display_name: String,
-    pub target: MetricTarget,
-    pub unit: Unit,
+    /// Kind, unit, freshness and expected-progress curve.
+    pub definition: Definition,
     /// The metric its value is read from; `None` for a key result that takes check-ins.
     pub metric: Option<MetricName>,
     /// Why the metric could not be read at the last attempt.
@@ -105,8 +99,8 @@ pub struct KeyResult {
 pub struct NewKeyResult {
     pub name: KeyResultName,
     pub display_name: String,
-    pub target: MetricTarget,
-    pub unit: Unit,
+    /// Checked against the objective's cycle when it is created.
+    pub spec: KeyResultSpec,
     pub metric: Option<MetricName>,
     pub weight: Decimal,
     pub request_id: Option<Uuid>,
@@ -133,7 +127,18 @@ pub struct KeyResultUpdate {
     pub target: Option<Decimal>,
     /// `Some(None)`: derive the direction from baseline and target.
     pub direction: Option<Option<Direction>>,
+    /// `Some(None)`: remove the level.
+    pub commit: Option<Option<Decimal>>,
+    pub stretch: Option<Option<Decimal>>,
+    pub threshold: Option<ThresholdKeyResult>,
+    /// The whole checklist: marking a milestone done sends the list with it done.
+    pub milestones: Option<Vec<Milestone>>,
     pub weight: Option<Decimal>,
+    /// `Some(None)`: values never go stale by age.
+    pub update_cadence: Option<Option<TimeDelta>>,
+    pub stale_grace: Option<Option<TimeDelta>>,
+    /// `Some(vec![])`: the linear curve.
+    pub interim_targets: Option<Vec<InterimTarget>>,
 }
 
 /// ListObjectives' filter and whether to show soft-deleted objectives.

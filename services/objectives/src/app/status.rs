@@ -18,7 +18,9 @@ use devokr_domain::{
     cycle::Cycle as CyclePeriod,
     health::{Confidence, ExpectedCurve, HealthInputs, PaceBands, Reading, assess},
     names::{CycleName, KeyResultName},
+    progress::Progress,
 };
+use rust_decimal::Decimal;
 use tokio::sync::watch;
 
 use super::{CheckIn, KeyResult, KeyResultStatus, KeyResultValue};
@@ -30,13 +32,26 @@ pub struct KeyResultState {
     pub cycle_name: CycleName,
     pub cycle: CyclePeriod,
     pub cycle_state: CycleState,
-    /// All check-ins, in recording order.
+    /// All check-ins, in recording order (so in increasing id order).
     pub check_ins: Vec<CheckIn>,
     /// The outbox version of the last change of this key result (0 before any).
     pub version: i64,
-    /// Index in `check_ins` of the check-in that counts now: computed once, as reads of the
-    /// current status are what other services do all the time.
+    /// The expected-progress curve of the key result's definition.
+    curve: ExpectedCurve,
+    /// What everything known now gives, whatever the instant of judging: computed once, as
+    /// reads of the current status are what other services do all the time.
+    current: Evaluation,
+}
+
+/// Progress of a key result from the check-ins that count, before judging it at an instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Evaluation {
+    /// Index in `check_ins` of the check-in that counts (the latest of the effective history).
     latest: Option<usize>,
+    /// `Err`: the stored values do not fit the definition (the reason).
+    progress: Result<Option<Progress>, String>,
+    /// What the kind's progress is made of, in words (see `KeyResultKind::describe`).
+    note: Option<String>,
 }
 
 impl KeyResultState {
@@ -48,6 +63,7 @@ impl KeyResultState {
         check_ins: Vec<CheckIn>,
         version: i64,
     ) -> Self {
+        let curve = key_result.definition.curve();
         let mut state = Self {
             key_result,
             cycle_name,
@@ -55,22 +71,20 @@ impl KeyResultState {
             cycle_state,
             check_ins,
             version,
-            latest: None,
+            curve,
+            current: Evaluation {
+                latest: None,
+                progress: Ok(None),
+                note: None,
+            },
         };
-        state.latest = state
-            .replay(DateTime::<Utc>::MAX_UTC, DateTime::<Utc>::MAX_UTC)
-            .and_then(|latest| {
-                state
-                    .check_ins
-                    .iter()
-                    .position(|check_in| check_in.id == latest.id)
-            });
+        state.current = state.evaluate(DateTime::<Utc>::MAX_UTC, DateTime::<Utc>::MAX_UTC);
         state
     }
 
-    /// The check-in that counts at `as_of` among those measured by `measured_by`: the
-    /// domain's replay of corrections and late records.
-    fn replay(&self, as_of: DateTime<Utc>, measured_by: DateTime<Utc>) -> Option<&CheckIn> {
+    /// Progress from the check-ins that count at `as_of` among those measured by
+    /// `measured_by`: the domain's replay of corrections and late records, then the kind's rule.
+    fn evaluate(&self, as_of: DateTime<Utc>, measured_by: DateTime<Utc>) -> Evaluation {
         // The domain needs a value per check-in: an undefined metric reading (empty
         // population) stands in as zero and is found again by its sequence number.
         let replayable: Vec<ReplayCheckIn> = self
@@ -85,10 +99,39 @@ impl KeyResultState {
                 sequence: u64::try_from(check_in.id).unwrap_or_default(),
             })
             .collect();
-        let sequence = effective_history(&replayable, as_of).last()?.sequence;
-        self.check_ins
+        let effective: Vec<usize> = effective_history(&replayable, as_of)
+            .into_iter()
+            .filter_map(|replayed| {
+                let id = i64::try_from(replayed.sequence).ok()?;
+                self.check_ins
+                    .binary_search_by_key(&id, |check_in| check_in.id)
+                    .ok()
+            })
+            .collect();
+        let latest = effective.last().copied();
+        let definition = &self.key_result.definition;
+        // An undefined latest reading (empty population) leaves nothing to judge now.
+        if latest.is_some_and(|index| self.check_ins[index].value.is_none()) {
+            return Evaluation {
+                latest,
+                progress: Ok(None),
+                note: None,
+            };
+        }
+        let history: Vec<Decimal> = effective
             .iter()
-            .find(|check_in| u64::try_from(check_in.id).unwrap_or_default() == sequence)
+            .filter_map(|&index| self.check_ins[index].value)
+            .collect();
+        let progress = definition
+            .kind
+            .progress(&history)
+            .map_err(|error| error.to_string());
+        let note = definition.kind.describe(&history, &definition.unit);
+        Evaluation {
+            latest,
+            progress,
+            note,
+        }
     }
 
     /// The status judged at `at`, from the check-ins known at `read_time` (all when `None`).
@@ -114,22 +157,24 @@ impl KeyResultState {
         measured_by: Option<DateTime<Utc>>,
         pace: &PaceBands,
     ) -> KeyResultStatus {
-        let latest = match (read_time, measured_by) {
-            (None, None) => self.latest.map(|index| &self.check_ins[index]),
-            _ => self.replay(
-                read_time.unwrap_or(DateTime::<Utc>::MAX_UTC),
-                measured_by.unwrap_or(DateTime::<Utc>::MAX_UTC),
-            ),
+        let replayed;
+        let evaluation = match (read_time, measured_by) {
+            (None, None) => &self.current,
+            _ => {
+                replayed = self.evaluate(
+                    read_time.unwrap_or(DateTime::<Utc>::MAX_UTC),
+                    measured_by.unwrap_or(DateTime::<Utc>::MAX_UTC),
+                );
+                &replayed
+            }
         };
-
-        let target = &self.key_result.target;
-        let progress = latest
-            .and_then(|check_in| check_in.value)
-            .map(|value| target.progress(value));
+        let latest = evaluation.latest.map(|index| &self.check_ins[index]);
+        let progress = evaluation.progress.as_ref().ok().copied().flatten();
         // A problem reading the metric is about now; an as-of read answers from history.
-        let data_problem = match read_time {
-            None => self.key_result.metric_problem.clone(),
-            Some(_) => None,
+        let data_problem = match (read_time, &evaluation.progress) {
+            (_, Err(reason)) => Some(reason.clone()),
+            (None, Ok(_)) => self.key_result.metric_problem.clone(),
+            (Some(_), Ok(_)) => None,
         };
         let reading = match (&data_problem, progress) {
             (Some(problem), _) => Reading::Unavailable(problem.clone()),
@@ -137,18 +182,21 @@ impl KeyResultState {
             (None, None) => Reading::Undefined,
         };
         let confidence = latest.and_then(|check_in| check_in.confidence);
-        let assessment = assess(
+        let mut assessment = assess(
             &HealthInputs {
                 reading: &reading,
                 cycle: &self.cycle,
                 at,
-                curve: &ExpectedCurve::Linear,
+                curve: &self.curve,
                 last_value_at: latest.map(|check_in| check_in.measure_time),
-                freshness: None,
+                freshness: self.key_result.definition.freshness,
                 confidence: confidence.and_then(|value| Confidence::new(value).ok()),
             },
             pace,
         );
+        if let Some(note) = &evaluation.note {
+            assessment.explanation = format!("{note}; {}", assessment.explanation);
+        }
         KeyResultStatus {
             key_result: self.key_result.clone(),
             cycle: self.cycle_name.clone(),

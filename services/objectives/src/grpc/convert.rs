@@ -1,30 +1,36 @@
 //! Wire ↔ model conversions of the objectives service. Reading a request validates it and
 //! names every bad field.
 
+use chrono::TimeDelta;
 use devokr_domain::{
     Decimal,
     calendar::CycleState,
     cycle::{Cycle as CyclePeriod, parse_time_zone},
     health::Health,
+    health::InterimTarget,
+    key_result::{Bound, KeyResultKind, Milestone, ThresholdKeyResult, ThresholdScoring, Zone},
     names::{
         CycleName, KeyResultName, MetricName, ObjectiveName, TenantName, validate_resource_id,
     },
-    progress::{Direction, MetricTarget, PROGRESS_FORMULA_VERSION, Progress, TargetError},
+    progress::{Direction, Progress},
+    units::{CurrencyCode, Unit},
 };
 use devokr_platform::{
     ServiceError,
     request::{self, Violations, etag, parse_field},
 };
 use devokr_proto::{
-    convert::{FieldViolation, date, decimal, optional_decimal, optional_instant, timestamp},
+    convert::{
+        FieldViolation, date, decimal, instant, optional_decimal, optional_instant, timestamp,
+    },
     objectives::v1 as pb,
 };
 
 use crate::app::{
     Actor, AuditEvent, CheckIn, CheckInSource, Cycle, HistoryPoint, HypothesisOutcome, KeyResult,
-    KeyResultStatus, KeyResultUpdate, Learning, LearningSubject, NewCheckIn, NewCycle,
-    NewKeyResult, NewLearning, NewObjective, Objective, ObjectiveFilter, ObjectiveStatus,
-    ObjectiveUpdate, ScoreOverrideFor, Unit,
+    KeyResultSpec, KeyResultStatus, KeyResultUpdate, KindChoice, Learning, LearningSubject,
+    NewCheckIn, NewCycle, NewKeyResult, NewLearning, NewObjective, Objective, ObjectiveFilter,
+    ObjectiveStatus, ObjectiveUpdate, ScoreOverrideFor,
 };
 
 /// Longest description accepted.
@@ -171,51 +177,36 @@ pub(super) fn new_key_result(
         &key_result.display_name,
         MAX_TITLE_CHARS,
     ));
-    let baseline = violations.check(decimal("key_result.baseline", key_result.baseline.as_ref()));
-    let target_value = violations.check(decimal("key_result.target", key_result.target.as_ref()));
-    // The other kinds have their rules in devokr-domain but are not served yet: refuse them
-    // rather than store a metric key result the caller did not ask for.
-    if !matches!(
-        pb::KeyResultKind::try_from(key_result.kind),
-        Ok(pb::KeyResultKind::Unspecified | pb::KeyResultKind::Metric)
-    ) {
-        violations.add(FieldViolation::new(
-            "key_result.kind",
-            "only KEY_RESULT_KIND_METRIC is served yet",
-        ));
-    }
-    let unit = violations.check(match pb::Unit::try_from(key_result.unit) {
-        Ok(pb::Unit::Percent) => Ok(Unit::Percent),
-        Ok(pb::Unit::Number) => Ok(Unit::Number),
-        Ok(pb::Unit::Unspecified | pb::Unit::Currency | pb::Unit::Duration | pb::Unit::Score)
-        | Err(_) => Err(FieldViolation::new(
-            "key_result.unit",
-            "is required: UNIT_PERCENT or UNIT_NUMBER",
-        )),
-    });
-    let declared = violations.check(match pb::Direction::try_from(key_result.direction) {
-        Ok(pb::Direction::Unspecified) => Ok(None),
-        Ok(pb::Direction::Increase) => Ok(Some(Direction::Increase)),
-        Ok(pb::Direction::Decrease) => Ok(Some(Direction::Decrease)),
-        Err(_) => Err(FieldViolation::new(
-            "key_result.direction",
-            format!("{} is not a direction", key_result.direction),
-        )),
-    });
-    let target = match (baseline, target_value, declared) {
-        (Some(baseline), Some(target), Some(declared)) => violations.check(
-            MetricTarget::new(baseline, target, declared).map_err(|error| {
-                let field = match error {
-                    TargetError::DirectionContradictsValues { .. } => "key_result.direction",
-                    TargetError::BaselineEqualsTarget { .. } | TargetError::SpanTooLarge { .. } => {
-                        "key_result.target"
-                    }
-                };
-                FieldViolation::new(field, error.to_string())
-            }),
-        ),
-        _ => None,
-    };
+    let kind = violations.check(kind_choice(key_result.kind));
+    let unit = kind.and_then(|kind| violations.check(unit_of(&key_result, kind)));
+    let baseline = violations.check(optional_decimal(
+        "key_result.baseline",
+        key_result.baseline.as_ref(),
+    ));
+    let target = violations.check(optional_decimal(
+        "key_result.target",
+        key_result.target.as_ref(),
+    ));
+    let direction = violations.check(direction(key_result.direction));
+    let commit = violations.check(optional_decimal(
+        "key_result.commit",
+        key_result.commit.as_ref(),
+    ));
+    let stretch = violations.check(optional_decimal(
+        "key_result.stretch",
+        key_result.stretch.as_ref(),
+    ));
+    let threshold = threshold(key_result.threshold.as_ref(), &mut violations);
+    let milestones = milestones(&key_result.milestones, &mut violations);
+    let update_cadence = violations.check(duration(
+        "key_result.update_cadence",
+        key_result.update_cadence.as_ref(),
+    ));
+    let stale_grace = violations.check(duration(
+        "key_result.stale_grace",
+        key_result.stale_grace.as_ref(),
+    ));
+    let interim_targets = interim_targets(&key_result.interim_targets, &mut violations);
     let metric_field = "key_result.metric_binding.metric";
     // Without a metric binding the key result takes check-ins.
     let metric = violations.check(match key_result.metric_binding.as_ref() {
@@ -232,64 +223,431 @@ pub(super) fn new_key_result(
             format!("belongs to another tenant than {}", objective.tenant()),
         ));
     }
+    if let (Some(Some(_)), Some(kind), Some(unit)) = (&metric, kind, &unit) {
+        // A metric gives a rate: it can move or hold a percent or a number, nothing else.
+        if !matches!(kind, KindChoice::Metric | KindChoice::Threshold) {
+            violations.add(FieldViolation::new(
+                metric_field,
+                format!(
+                    "a {} key result takes its values from people; only METRIC and THRESHOLD key results can be bound to a metric",
+                    kind.label()
+                ),
+            ));
+        } else if !matches!(unit, Unit::Percent | Unit::Number) {
+            violations.add(FieldViolation::new(
+                metric_field,
+                format!(
+                    "a metric gives a rate, which a key result in {unit} cannot show; use UNIT_PERCENT or UNIT_NUMBER"
+                ),
+            ));
+        }
+    }
     let weight = violations.check(
-        optional_decimal("key_result.weight", key_result.weight.as_ref()).and_then(|weight| {
-            let weight = weight.unwrap_or(Decimal::ONE);
-            if (Decimal::ZERO..=MAX_WEIGHT).contains(&weight) {
-                Ok(weight)
-            } else {
-                Err(FieldViolation::new(
-                    "key_result.weight",
-                    format!("must be from 0 to {MAX_WEIGHT}, got {weight}"),
-                ))
-            }
-        }),
+        optional_decimal("key_result.weight", key_result.weight.as_ref())
+            .and_then(|weight| checked_weight(weight.unwrap_or(Decimal::ONE))),
     );
     violations.finish(|| {
+        let metric = metric?;
         Some(NewKeyResult {
             name: objective?.key_result(key_result_id?),
             display_name: display_name?,
-            target: target?,
-            unit: unit?,
-            metric: metric?,
+            spec: KeyResultSpec {
+                kind: kind?,
+                unit: unit?,
+                baseline: baseline?,
+                target: target?,
+                direction: direction?,
+                commit: commit?,
+                stretch: stretch?,
+                threshold: threshold?,
+                milestones: milestones?,
+                update_cadence: update_cadence?,
+                stale_grace: stale_grace?,
+                interim_targets: interim_targets?,
+                bound_to_metric: metric.is_some(),
+            },
+            metric,
             weight: weight?,
             request_id: request_id?,
         })
     })
 }
 
-fn unit(unit: Unit) -> pb::Unit {
-    match unit {
-        Unit::Percent => pb::Unit::Percent,
-        Unit::Number => pb::Unit::Number,
+fn checked_weight(weight: Decimal) -> Result<Decimal, FieldViolation> {
+    if (Decimal::ZERO..=MAX_WEIGHT).contains(&weight) {
+        Ok(weight)
+    } else {
+        Err(FieldViolation::new(
+            "key_result.weight",
+            format!("must be from 0 to {MAX_WEIGHT}, got {weight}"),
+        ))
     }
 }
 
+fn kind_choice(kind: i32) -> Result<KindChoice, FieldViolation> {
+    match pb::KeyResultKind::try_from(kind) {
+        Ok(pb::KeyResultKind::Unspecified | pb::KeyResultKind::Metric) => Ok(KindChoice::Metric),
+        Ok(pb::KeyResultKind::Threshold) => Ok(KindChoice::Threshold),
+        Ok(pb::KeyResultKind::Binary) => Ok(KindChoice::Binary),
+        Ok(pb::KeyResultKind::Milestones) => Ok(KindChoice::Milestones),
+        Ok(pb::KeyResultKind::ManualPercent) => Ok(KindChoice::ManualPercent),
+        Err(_) => Err(FieldViolation::new(
+            "key_result.kind",
+            format!("{kind} is not a key-result kind"),
+        )),
+    }
+}
+
+fn kind_of(kind: &KeyResultKind) -> pb::KeyResultKind {
+    match kind {
+        KeyResultKind::Metric(_) => pb::KeyResultKind::Metric,
+        KeyResultKind::Threshold(_) => pb::KeyResultKind::Threshold,
+        KeyResultKind::Binary => pb::KeyResultKind::Binary,
+        KeyResultKind::Milestones(_) => pb::KeyResultKind::Milestones,
+        KeyResultKind::ManualPercent => pb::KeyResultKind::ManualPercent,
+    }
+}
+
+/// The unit of a new key result: required for METRIC and THRESHOLD; implied by the other kinds
+/// (number for BINARY and MILESTONES, percent for MANUAL_PERCENT), which may also state it.
+fn unit_of(key_result: &pb::KeyResult, kind: KindChoice) -> Result<Unit, FieldViolation> {
+    let wire = pb::Unit::try_from(key_result.unit).unwrap_or(pb::Unit::Unspecified);
+    let currency_set = !key_result.currency_code.is_empty();
+    let score_set = key_result.score_min.is_some() || key_result.score_max.is_some();
+    if currency_set && wire != pb::Unit::Currency {
+        return Err(FieldViolation::new(
+            "key_result.currency_code",
+            "is for UNIT_CURRENCY only",
+        ));
+    }
+    if score_set && wire != pb::Unit::Score {
+        return Err(FieldViolation::new(
+            "key_result.score_min",
+            "score_min and score_max are for UNIT_SCORE only",
+        ));
+    }
+    let implied = match kind {
+        KindChoice::Metric | KindChoice::Threshold => None,
+        KindChoice::Binary | KindChoice::Milestones => Some((Unit::Number, pb::Unit::Number)),
+        KindChoice::ManualPercent => Some((Unit::Percent, pb::Unit::Percent)),
+    };
+    if let Some((unit, allowed)) = implied {
+        return if wire == pb::Unit::Unspecified || wire == allowed {
+            Ok(unit)
+        } else {
+            Err(FieldViolation::new(
+                "key_result.unit",
+                format!(
+                    "a {} key result is in {}; leave unit unset or set {}",
+                    kind.label(),
+                    unit,
+                    allowed.as_str_name()
+                ),
+            ))
+        };
+    }
+    match wire {
+        pb::Unit::Percent => Ok(Unit::Percent),
+        pb::Unit::Number => Ok(Unit::Number),
+        pb::Unit::Duration => Ok(Unit::Duration),
+        pb::Unit::Currency => CurrencyCode::parse(&key_result.currency_code)
+            .map(Unit::Currency)
+            .map_err(|error| FieldViolation::new("key_result.currency_code", error.to_string())),
+        pb::Unit::Score => {
+            let min = decimal("key_result.score_min", key_result.score_min.as_ref())?;
+            let max = decimal("key_result.score_max", key_result.score_max.as_ref())?;
+            Unit::score(min, max)
+                .map_err(|error| FieldViolation::new("key_result.score_max", error.to_string()))
+        }
+        pb::Unit::Unspecified => Err(FieldViolation::new(
+            "key_result.unit",
+            "is required: UNIT_PERCENT, UNIT_NUMBER, UNIT_CURRENCY, UNIT_DURATION or UNIT_SCORE",
+        )),
+    }
+}
+
+/// The wire unit with its currency code and score range.
+struct WireUnit {
+    unit: pb::Unit,
+    currency_code: String,
+    score_min: Option<devokr_proto::common::v1::Decimal>,
+    score_max: Option<devokr_proto::common::v1::Decimal>,
+}
+
+fn wire_unit(unit: &Unit) -> WireUnit {
+    let mut wire = WireUnit {
+        unit: pb::Unit::Number,
+        currency_code: String::new(),
+        score_min: None,
+        score_max: None,
+    };
+    wire.unit = match unit {
+        Unit::Percent => pb::Unit::Percent,
+        Unit::Number => pb::Unit::Number,
+        Unit::Currency(code) => {
+            wire.currency_code = code.as_str().to_owned();
+            pb::Unit::Currency
+        }
+        Unit::Duration => pb::Unit::Duration,
+        Unit::Score { min, max } => {
+            wire.score_min = Some((*min).into());
+            wire.score_max = Some((*max).into());
+            pb::Unit::Score
+        }
+    };
+    wire
+}
+
+/// Reads a direction; unspecified is `None` (derived from baseline and target).
+fn direction(direction: i32) -> Result<Option<Direction>, FieldViolation> {
+    match pb::Direction::try_from(direction) {
+        Ok(pb::Direction::Unspecified) => Ok(None),
+        Ok(pb::Direction::Increase) => Ok(Some(Direction::Increase)),
+        Ok(pb::Direction::Decrease) => Ok(Some(Direction::Decrease)),
+        Err(_) => Err(FieldViolation::new(
+            "key_result.direction",
+            format!("{direction} is not a direction"),
+        )),
+    }
+}
+
+/// Reads a threshold: the comparison decides which bounds it needs, and it takes no other.
+/// `Some(None)` when absent; `None` when invalid (with the violations recorded).
+fn threshold(
+    threshold: Option<&pb::Threshold>,
+    violations: &mut Violations,
+) -> Option<Option<ThresholdKeyResult>> {
+    let Some(threshold) = threshold else {
+        return Some(None);
+    };
+    let low = violations.check(optional_decimal(
+        "key_result.threshold.low",
+        threshold.low.as_ref(),
+    ))?;
+    let high = violations.check(optional_decimal(
+        "key_result.threshold.high",
+        threshold.high.as_ref(),
+    ))?;
+    let scoring = match pb::ThresholdScoring::try_from(threshold.scoring) {
+        Ok(pb::ThresholdScoring::Unspecified | pb::ThresholdScoring::LatestPassFail) => {
+            ThresholdScoring::LatestPassFail
+        }
+        Ok(pb::ThresholdScoring::ShareOfCheckIns) => ThresholdScoring::ShareOfCheckInsMet,
+        Err(_) => {
+            violations.add(FieldViolation::new(
+                "key_result.threshold.scoring",
+                format!("{} is not a threshold scoring", threshold.scoring),
+            ));
+            return None;
+        }
+    };
+    let needs = |field: &str, value: Option<Decimal>, comparison: &str| {
+        value.ok_or_else(|| {
+            FieldViolation::new(
+                format!("key_result.threshold.{field}"),
+                format!("is required for {comparison}"),
+            )
+        })
+    };
+    let unused = |field: &str, value: Option<Decimal>, comparison: &str, uses: &str| match value {
+        Some(_) => Err(FieldViolation::new(
+            format!("key_result.threshold.{field}"),
+            format!(
+                "{comparison} compares with {uses} only; remove {field}, or use COMPARISON_BETWEEN for a range"
+            ),
+        )),
+        None => Ok(()),
+    };
+    let bound = match pb::Comparison::try_from(threshold.comparison) {
+        Ok(pb::Comparison::AtLeast) => {
+            let comparison = "COMPARISON_AT_LEAST";
+            violations.check(unused("high", high, comparison, "low"));
+            Bound::AtLeast(violations.check(needs("low", low, comparison))?)
+        }
+        Ok(pb::Comparison::AtMost) => {
+            let comparison = "COMPARISON_AT_MOST";
+            violations.check(unused("low", low, comparison, "high"));
+            Bound::AtMost(violations.check(needs("high", high, comparison))?)
+        }
+        Ok(pb::Comparison::Between) => {
+            let comparison = "COMPARISON_BETWEEN";
+            let low = violations.check(needs("low", low, comparison));
+            let high = violations.check(needs("high", high, comparison));
+            Bound::Between {
+                low: low?,
+                high: high?,
+            }
+        }
+        Ok(pb::Comparison::Unspecified) | Err(_) => {
+            violations.add(FieldViolation::new(
+                "key_result.threshold.comparison",
+                "is required: COMPARISON_AT_LEAST, COMPARISON_AT_MOST or COMPARISON_BETWEEN",
+            ));
+            return None;
+        }
+    };
+    violations
+        .check(
+            ThresholdKeyResult::new(bound, scoring).map_err(|error| {
+                FieldViolation::new("key_result.threshold.high", error.to_string())
+            }),
+        )
+        .map(Some)
+}
+
+/// Reads a checklist: every milestone needs a title; an absent weight is 1.
+fn milestones(milestones: &[pb::Milestone], violations: &mut Violations) -> Option<Vec<Milestone>> {
+    let mut read = Vec::with_capacity(milestones.len());
+    let mut valid = true;
+    for (index, milestone) in milestones.iter().enumerate() {
+        let title = violations.check(request::required_text(
+            &format!("key_result.milestones[{index}].title"),
+            &milestone.title,
+            MAX_TITLE_CHARS,
+        ));
+        let weight = violations.check(optional_decimal(
+            &format!("key_result.milestones[{index}].weight"),
+            milestone.weight.as_ref(),
+        ));
+        match (title, weight) {
+            (Some(title), Some(weight)) => read.push(Milestone {
+                title,
+                weight: weight.unwrap_or(Decimal::ONE),
+                done: milestone.done,
+            }),
+            _ => valid = false,
+        }
+    }
+    valid.then_some(read)
+}
+
+/// Reads an optional duration in whole seconds.
+fn duration(
+    field: &str,
+    duration: Option<&devokr_proto::prost_types::Duration>,
+) -> Result<Option<TimeDelta>, FieldViolation> {
+    match duration {
+        None => Ok(None),
+        Some(duration) if duration.nanos != 0 => {
+            Err(FieldViolation::new(field, "must be whole seconds"))
+        }
+        Some(duration) => TimeDelta::try_seconds(duration.seconds)
+            .map(Some)
+            .ok_or_else(|| FieldViolation::new(field, "is too long")),
+    }
+}
+
+fn wire_duration(duration: TimeDelta) -> devokr_proto::prost_types::Duration {
+    devokr_proto::prost_types::Duration {
+        seconds: duration.num_seconds(),
+        nanos: 0,
+    }
+}
+
+/// Reads interim targets; whether they fit the cycle is checked with the cycle.
+fn interim_targets(
+    targets: &[pb::InterimTarget],
+    violations: &mut Violations,
+) -> Option<Vec<InterimTarget>> {
+    let mut read = Vec::with_capacity(targets.len());
+    let mut valid = true;
+    for (index, target) in targets.iter().enumerate() {
+        let at = violations.check(instant(
+            &format!("key_result.interim_targets[{index}].time"),
+            target.time.as_ref(),
+        ));
+        let progress = violations.check(decimal(
+            &format!("key_result.interim_targets[{index}].progress"),
+            target.progress.as_ref(),
+        ));
+        match (at, progress) {
+            (Some(at), Some(progress)) => read.push(InterimTarget { at, progress }),
+            _ => valid = false,
+        }
+    }
+    valid.then_some(read)
+}
+
 pub(super) fn key_result(key_result: KeyResult) -> pb::KeyResult {
-    pb::KeyResult {
+    let definition = &key_result.definition;
+    let unit = wire_unit(&definition.unit);
+    let mut wire = pb::KeyResult {
         name: key_result.name.to_string(),
         display_name: key_result.display_name,
-        baseline: Some(key_result.target.baseline().into()),
-        target: Some(key_result.target.target().into()),
-        unit: unit(key_result.unit).into(),
-        direction: match key_result.target.direction() {
-            Direction::Increase => pb::Direction::Increase,
-            Direction::Decrease => pb::Direction::Decrease,
-        }
-        .into(),
+        unit: unit.unit.into(),
+        currency_code: unit.currency_code,
+        score_min: unit.score_min,
+        score_max: unit.score_max,
         metric_binding: key_result.metric.as_ref().map(|metric| pb::MetricBinding {
             metric: metric.to_string(),
         }),
         weight: Some(key_result.weight.into()),
         create_time: Some(timestamp(key_result.create_time)),
         etag: etag(key_result.version),
-        kind: pb::KeyResultKind::Metric.into(),
+        kind: kind_of(&definition.kind).into(),
+        update_cadence: definition
+            .freshness
+            .map(|freshness| wire_duration(freshness.cadence())),
+        stale_grace: definition
+            .freshness
+            .map(|freshness| wire_duration(freshness.grace())),
+        interim_targets: definition
+            .interim_targets
+            .iter()
+            .map(|target| pb::InterimTarget {
+                time: Some(timestamp(target.at)),
+                progress: Some(target.progress.into()),
+            })
+            .collect(),
         score: key_result.score.map(Into::into),
         score_override_reason: key_result.score_override_reason,
         update_time: Some(timestamp(key_result.update_time)),
         delete_time: key_result.delete_time.map(timestamp),
         ..Default::default()
+    };
+    match &definition.kind {
+        KeyResultKind::Metric(metric) => {
+            let target = metric.target();
+            wire.baseline = Some(target.baseline().into());
+            wire.target = Some(target.target().into());
+            wire.direction = match target.direction() {
+                Direction::Increase => pb::Direction::Increase,
+                Direction::Decrease => pb::Direction::Decrease,
+            }
+            .into();
+            wire.commit = metric.commit().map(Into::into);
+            wire.stretch = metric.stretch().map(Into::into);
+        }
+        KeyResultKind::Threshold(threshold) => {
+            let (comparison, low, high) = match threshold.bound() {
+                Bound::AtLeast(low) => (pb::Comparison::AtLeast, Some(low), None),
+                Bound::AtMost(high) => (pb::Comparison::AtMost, None, Some(high)),
+                Bound::Between { low, high } => (pb::Comparison::Between, Some(low), Some(high)),
+            };
+            wire.threshold = Some(pb::Threshold {
+                comparison: comparison.into(),
+                low: low.map(Into::into),
+                high: high.map(Into::into),
+                scoring: match threshold.scoring() {
+                    ThresholdScoring::LatestPassFail => pb::ThresholdScoring::LatestPassFail,
+                    ThresholdScoring::ShareOfCheckInsMet => pb::ThresholdScoring::ShareOfCheckIns,
+                }
+                .into(),
+            });
+        }
+        KeyResultKind::Milestones(milestones) => {
+            wire.milestones = milestones
+                .iter()
+                .map(|milestone| pb::Milestone {
+                    title: milestone.title.clone(),
+                    weight: Some(milestone.weight.into()),
+                    done: milestone.done,
+                })
+                .collect();
+        }
+        KeyResultKind::Binary | KeyResultKind::ManualPercent => {}
     }
+    wire
 }
 
 fn progress(progress: Progress) -> pb::Progress {
@@ -299,8 +657,15 @@ fn progress(progress: Progress) -> pb::Progress {
         below_baseline: progress.below_baseline,
         over_achieved: progress.over_achieved,
         target_met: progress.target_met,
-        formula_version: PROGRESS_FORMULA_VERSION,
-        ..Default::default()
+        formula_version: progress.formula_version,
+        zone: match progress.zone {
+            None => pb::Zone::Unspecified,
+            Some(Zone::BelowCommit) => pb::Zone::BelowCommit,
+            Some(Zone::Commit) => pb::Zone::Commit,
+            Some(Zone::Target) => pb::Zone::Target,
+            Some(Zone::Stretch) => pb::Zone::Stretch,
+        }
+        .into(),
     }
 }
 
@@ -318,6 +683,14 @@ fn health(health: Health) -> pb::Health {
 
 pub(super) fn key_result_status(status: KeyResultStatus) -> pb::KeyResultStatus {
     let key_result = status.key_result;
+    let definition = &key_result.definition;
+    let metric_target = match &definition.kind {
+        KeyResultKind::Metric(metric) => Some(metric.target()),
+        KeyResultKind::Threshold(_)
+        | KeyResultKind::Binary
+        | KeyResultKind::Milestones(_)
+        | KeyResultKind::ManualPercent => None,
+    };
     pb::KeyResultStatus {
         key_result: key_result.name.to_string(),
         value: status.value.map(|value| pb::KeyResultValue {
@@ -326,9 +699,9 @@ pub(super) fn key_result_status(status: KeyResultStatus) -> pb::KeyResultStatus 
             denominator: value.denominator,
             evaluate_time: value.evaluate_time.map(timestamp),
         }),
-        baseline: Some(key_result.target.baseline().into()),
-        target: Some(key_result.target.target().into()),
-        unit: unit(key_result.unit).into(),
+        baseline: metric_target.map(|target| target.baseline().into()),
+        target: metric_target.map(|target| target.target().into()),
+        unit: wire_unit(&definition.unit).unit.into(),
         progress: status.progress.map(progress),
         expected_progress: Some(status.assessment.expected_progress.into()),
         health: health(status.assessment.health).into(),
@@ -340,7 +713,7 @@ pub(super) fn key_result_status(status: KeyResultStatus) -> pb::KeyResultStatus 
         version: status.version,
         objective: key_result.name.objective().to_string(),
         cycle: status.cycle.to_string(),
-        kind: pb::KeyResultKind::Metric.into(),
+        kind: kind_of(&definition.kind).into(),
     }
 }
 
@@ -652,19 +1025,23 @@ const OBJECTIVE_OUTPUT_ONLY: &[&str] =
     &["name", "create_time", "etag", "update_time", "delete_time"];
 
 /// Key-result fields UpdateKeyResult changes.
-const KEY_RESULT_UPDATABLE: &[&str] =
-    &["display_name", "baseline", "target", "direction", "weight"];
-/// Key-result fields the proto lists as updatable that this service does not store yet.
-const KEY_RESULT_UNSUPPORTED: &[&str] = &[
+const KEY_RESULT_UPDATABLE: &[&str] = &[
+    "display_name",
+    "baseline",
+    "target",
+    "direction",
     "commit",
     "stretch",
     "threshold",
     "milestones",
+    "weight",
     "update_cadence",
     "stale_grace",
     "interim_targets",
-    "metric_binding",
 ];
+/// Key-result fields the proto lists as updatable that this service does not change yet:
+/// binding a key result to another metric (or unbinding it) is not served.
+const KEY_RESULT_UNSUPPORTED: &[&str] = &["metric_binding"];
 /// Key-result fields set by the service only.
 const KEY_RESULT_OUTPUT_ONLY: &[&str] = &[
     "name",
@@ -824,59 +1201,124 @@ pub(super) fn key_result_update(
             "baseline" => key_result.baseline.is_some(),
             "target" => key_result.target.is_some(),
             "direction" => key_result.direction != 0,
+            "commit" => key_result.commit.is_some(),
+            "stretch" => key_result.stretch.is_some(),
+            "threshold" => key_result.threshold.is_some(),
+            "milestones" => !key_result.milestones.is_empty(),
             "weight" => key_result.weight.is_some(),
+            "update_cadence" => key_result.update_cadence.is_some(),
+            "stale_grace" => key_result.stale_grace.is_some(),
+            "interim_targets" => !key_result.interim_targets.is_empty(),
             _ => false,
         },
     ));
     let paths = paths.unwrap_or_default();
-    let display_name = if paths.contains(&"display_name") {
-        violations.check(
-            request::required_text(
+    // Each field below is `Some(Some(value))` when the update sets it, `Some(None)` when it
+    // leaves it alone, and `None` after a violation.
+    let read = |path: &str| paths.contains(&path);
+    let display_name = if read("display_name") {
+        violations
+            .check(request::required_text(
                 "key_result.display_name",
                 &key_result.display_name,
                 MAX_TITLE_CHARS,
+            ))
+            .map(Some)
+    } else {
+        Some(None)
+    };
+    // Baseline and target are required values when named; a level may be cleared.
+    let required = |violations: &mut Violations, path: &str, value| {
+        violations
+            .check(decimal(&format!("key_result.{path}"), value))
+            .map(Some)
+    };
+    let baseline = if read("baseline") {
+        required(&mut violations, "baseline", key_result.baseline.as_ref())
+    } else {
+        Some(None)
+    };
+    let target = if read("target") {
+        required(&mut violations, "target", key_result.target.as_ref())
+    } else {
+        Some(None)
+    };
+    let direction = if read("direction") {
+        violations.check(direction(key_result.direction)).map(Some)
+    } else {
+        Some(None)
+    };
+    let commit = if read("commit") {
+        violations
+            .check(optional_decimal(
+                "key_result.commit",
+                key_result.commit.as_ref(),
+            ))
+            .map(Some)
+    } else {
+        Some(None)
+    };
+    let stretch = if read("stretch") {
+        violations
+            .check(optional_decimal(
+                "key_result.stretch",
+                key_result.stretch.as_ref(),
+            ))
+            .map(Some)
+    } else {
+        Some(None)
+    };
+    let threshold = if read("threshold") {
+        match threshold(key_result.threshold.as_ref(), &mut violations) {
+            Some(Some(threshold)) => Some(Some(threshold)),
+            Some(None) => {
+                violations.add(FieldViolation::new(
+                    "key_result.threshold",
+                    "is named by the update mask but not set; a threshold cannot be removed",
+                ));
+                None
+            }
+            None => None,
+        }
+    } else {
+        Some(None)
+    };
+    let milestones = if read("milestones") {
+        milestones(&key_result.milestones, &mut violations).map(Some)
+    } else {
+        Some(None)
+    };
+    let weight = if read("weight") {
+        violations
+            .check(
+                decimal("key_result.weight", key_result.weight.as_ref()).and_then(checked_weight),
             )
-            .map(Some),
-        )
+            .map(Some)
     } else {
         Some(None)
     };
-    let baseline = if paths.contains(&"baseline") {
-        violations.check(decimal("key_result.baseline", key_result.baseline.as_ref()).map(Some))
+    let update_cadence = if read("update_cadence") {
+        violations
+            .check(duration(
+                "key_result.update_cadence",
+                key_result.update_cadence.as_ref(),
+            ))
+            .map(Some)
     } else {
         Some(None)
     };
-    let target = if paths.contains(&"target") {
-        violations.check(decimal("key_result.target", key_result.target.as_ref()).map(Some))
+    let stale_grace = if read("stale_grace") {
+        violations
+            .check(duration(
+                "key_result.stale_grace",
+                key_result.stale_grace.as_ref(),
+            ))
+            .map(Some)
     } else {
         Some(None)
     };
-    let direction = if paths.contains(&"direction") {
-        violations.check(match pb::Direction::try_from(key_result.direction) {
-            Ok(pb::Direction::Unspecified) => Ok(Some(None)),
-            Ok(pb::Direction::Increase) => Ok(Some(Some(Direction::Increase))),
-            Ok(pb::Direction::Decrease) => Ok(Some(Some(Direction::Decrease))),
-            Err(_) => Err(FieldViolation::new(
-                "key_result.direction",
-                format!("{} is not a direction", key_result.direction),
-            )),
-        })
-    } else {
-        Some(None)
-    };
-    let weight = if paths.contains(&"weight") {
-        violations.check(
-            decimal("key_result.weight", key_result.weight.as_ref()).and_then(|weight| {
-                if (Decimal::ZERO..=MAX_WEIGHT).contains(&weight) {
-                    Ok(Some(weight))
-                } else {
-                    Err(FieldViolation::new(
-                        "key_result.weight",
-                        format!("must be from 0 to {MAX_WEIGHT}, got {weight}"),
-                    ))
-                }
-            }),
-        )
+    let interim_targets = if read("interim_targets") {
+        interim_targets(&key_result.interim_targets, &mut violations).map(Some)
     } else {
         Some(None)
     };
@@ -894,7 +1336,14 @@ pub(super) fn key_result_update(
             baseline: baseline?,
             target: target?,
             direction: direction?,
+            commit: commit?,
+            stretch: stretch?,
+            threshold: threshold?,
+            milestones: milestones?,
             weight: weight?,
+            update_cadence: update_cadence?,
+            stale_grace: stale_grace?,
+            interim_targets: interim_targets?,
         })
     })
 }

@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use devokr_domain::{
     Decimal,
     names::{KeyResultName, ObjectiveName},
-    progress::MetricTarget,
 };
 use devokr_platform::{ServiceError, ServiceResult, db::classify};
 use serde_json::json;
@@ -15,15 +14,16 @@ use sqlx::{PgConnection, Postgres, Row, Transaction};
 use super::{
     ObjectivesStore,
     check_ins::{audit, publish},
-    direction_text, key_result_from_row, objective_from_row,
+    definition::{DefinitionColumns, definition_columns},
+    key_result_from_row, objective_from_row,
 };
-use crate::app::{Actor, KeyResult, Objective};
+use crate::app::{Actor, Definition, KeyResult, Objective};
 
 /// The values an update of a key result writes (already merged with the stored ones).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyResultValues {
     pub display_name: String,
-    pub target: MetricTarget,
+    pub definition: Definition,
     pub weight: Decimal,
 }
 
@@ -313,26 +313,28 @@ impl ObjectivesStore {
         actor: &Actor,
     ) -> ServiceResult<KeyResult> {
         let mut transaction = self.pool.begin().await.map_err(classify)?;
-        let updated = sqlx::query(
+        let columns = DefinitionColumns::of(&values.definition);
+        let query = sqlx::query(concat!(
             "update objectives.key_result
-             set display_name = $5, baseline = $6, target = $7, direction = $8, weight = $9,
-                 version = version + 1, update_time = now()
+             set display_name = $5, weight = $6, version = version + 1, update_time = now(), (",
+            definition_columns!(),
+            ") = ($7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
+                  $23, $24)
              where tenant = $1 and objective_id = $2 and key_result_id = $3 and version = $4
                and delete_time is null
-             returning 1",
-        )
+             returning 1"
+        ))
         .bind(&name.tenant)
         .bind(&name.objective)
         .bind(&name.key_result)
         .bind(version)
         .bind(&values.display_name)
-        .bind(values.target.baseline())
-        .bind(values.target.target())
-        .bind(direction_text(values.target.direction()))
-        .bind(values.weight)
-        .fetch_optional(&mut *transaction)
-        .await
-        .map_err(classify)?;
+        .bind(values.weight);
+        let updated = columns
+            .bind(query)
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(classify)?;
         if updated.is_none() {
             let found = found_key_result(&mut transaction, name).await?;
             return Err(explain(

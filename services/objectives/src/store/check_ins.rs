@@ -6,13 +6,14 @@ use devokr_domain::{
     Decimal,
     cycle::Cycle as CyclePeriod,
     names::{KeyResultName, MetricName, ObjectiveName, TenantName},
+    units::Unit,
 };
 use devokr_platform::{ServiceError, ServiceResult, db::classify, outbox};
 use serde_json::json;
 use sqlx::{PgConnection, Row, postgres::PgRow};
 
 use super::{ObjectivesStore, cycle_from_row, key_result_from_row};
-use crate::app::{Actor, CheckIn, CheckInSource, KeyResult, KeyResultState, NewCheckIn, Unit};
+use crate::app::{Actor, CheckIn, CheckInSource, KeyResult, KeyResultState, NewCheckIn};
 
 /// The outbox of key-result status changes.
 pub const OUTBOX: &str = "objectives.outbox";
@@ -55,7 +56,7 @@ impl BoundKeyResult {
         Some(Self {
             name: key_result.name.clone(),
             metric: key_result.metric.clone()?,
-            unit: key_result.unit,
+            unit: key_result.definition.unit,
             cycle,
         })
     }

@@ -2,11 +2,9 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use devokr_domain::{
-    Decimal,
     calendar::CycleState,
     cycle::{Cycle as CyclePeriod, parse_time_zone},
     names::{CycleName, KeyResultName, MetricName, ObjectiveName, TenantName},
-    progress::{Direction, MetricTarget},
 };
 use devokr_platform::{
     ServiceError, ServiceResult,
@@ -16,7 +14,7 @@ use sqlx::{PgPool, Row, postgres::PgRow};
 use uuid::Uuid;
 
 use crate::app::{
-    Cycle, KeyResult, NewCycle, NewKeyResult, NewObjective, Objective, ObjectiveFilter, Unit,
+    Cycle, Definition, KeyResult, NewCycle, NewKeyResult, NewObjective, Objective, ObjectiveFilter,
 };
 
 /// The objectives service's migrations; `sqlx.toml` keeps their table in the `objectives` schema.
@@ -62,6 +60,10 @@ macro_rules! select_key_result {
         concat!(
             "select k.tenant, k.objective_id, k.key_result_id, k.seq, k.display_name, k.baseline,
                     k.target, k.unit, k.direction, k.metric, k.metric_problem, k.weight, k.version,
+                    k.kind, k.commit_level, k.stretch_level, k.threshold_comparison,
+                    k.threshold_low, k.threshold_high, k.threshold_scoring, k.milestones,
+                    k.currency_code, k.score_min, k.score_max, k.update_cadence_seconds,
+                    k.stale_grace_seconds, k.interim_targets,
                     k.score, k.score_override_reason,
                     k.create_time, k.update_time, k.delete_time, k.status_version,
                     c.cycle_id as c_cycle_id, c.seq as c_seq, c.display_name as c_display_name,
@@ -78,9 +80,12 @@ macro_rules! select_key_result {
 
 mod changes;
 mod check_ins;
+mod definition;
 mod lifecycle;
 pub use changes::{KeyResultValues, ObjectiveValues};
 pub use check_ins::{BoundKeyResult, KeyResultChanged, MetricReading, OUTBOX};
+pub use definition::definition_json;
+use definition::{DefinitionColumns, definition_columns, definition_from_row};
 pub use lifecycle::ClosingScore;
 
 /// The objectives service's database.
@@ -228,30 +233,35 @@ impl ObjectivesStore {
     }
 
     /// Inserts a key result; with a request id already used, returns the one it created.
-    pub async fn insert_key_result(&self, new: &NewKeyResult) -> ServiceResult<KeyResult> {
+    pub async fn insert_key_result(
+        &self,
+        new: &NewKeyResult,
+        definition: &Definition,
+    ) -> ServiceResult<KeyResult> {
         let mut transaction = self.pool.begin().await.map_err(classify)?;
-        let inserted = sqlx::query(
+        let columns = DefinitionColumns::of(definition);
+        let query = sqlx::query(concat!(
             "insert into objectives.key_result
-                 (tenant, objective_id, key_result_id, display_name, baseline, target, unit,
-                  direction, metric, weight, request_id)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 (tenant, objective_id, key_result_id, display_name, metric, weight, request_id, ",
+            definition_columns!(),
+            ")
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                     $18, $19, $20, $21, $22, $23, $24, $25)
              on conflict (tenant, request_id) do nothing
-             returning 1",
-        )
+             returning 1"
+        ))
         .bind(&new.name.tenant)
         .bind(&new.name.objective)
         .bind(&new.name.key_result)
         .bind(&new.display_name)
-        .bind(new.target.baseline())
-        .bind(new.target.target())
-        .bind(unit_text(new.unit))
-        .bind(direction_text(new.target.direction()))
         .bind(new.metric.as_ref().map(ToString::to_string))
         .bind(new.weight)
-        .bind(new.request_id)
-        .fetch_optional(&mut *transaction)
-        .await
-        .map_err(|error| classify_insert(error, "key result", &new.name))?;
+        .bind(new.request_id);
+        let inserted = columns
+            .bind(query)
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(|error| classify_insert(error, "key result", &new.name))?;
         // A new key result joins the watches of its objective and cycle.
         if inserted.is_some() {
             check_ins::publish(&mut transaction, &new.name, false).await?;
@@ -348,20 +358,6 @@ impl ObjectivesStore {
     }
 }
 
-fn unit_text(unit: Unit) -> &'static str {
-    match unit {
-        Unit::Percent => "percent",
-        Unit::Number => "number",
-    }
-}
-
-fn direction_text(direction: Direction) -> &'static str {
-    match direction {
-        Direction::Increase => "increase",
-        Direction::Decrease => "decrease",
-    }
-}
-
 /// Reads a row; a row that does not make a valid model is a bug (constraints guard it).
 fn read<T>(read: impl FnOnce() -> anyhow::Result<T>) -> ServiceResult<T> {
     read().map_err(|error| ServiceError::Internal(error.context("corrupt row")))
@@ -422,21 +418,6 @@ fn objective_from_row(row: &PgRow) -> ServiceResult<Objective> {
 
 fn key_result_from_row(row: &PgRow) -> ServiceResult<KeyResult> {
     read(|| {
-        let direction = match row.try_get::<&str, _>("direction")? {
-            "increase" => Direction::Increase,
-            "decrease" => Direction::Decrease,
-            other => anyhow::bail!("unknown direction {other:?}"),
-        };
-        let unit = match row.try_get::<&str, _>("unit")? {
-            "percent" => Unit::Percent,
-            "number" => Unit::Number,
-            other => anyhow::bail!("unknown unit {other:?}"),
-        };
-        let target = MetricTarget::new(
-            row.try_get::<Decimal, _>("baseline")?,
-            row.try_get::<Decimal, _>("target")?,
-            Some(direction),
-        )?;
         Ok(KeyResult {
             name: KeyResultName {
                 tenant: row.try_get("tenant")?,
@@ -444,8 +425,7 @@ fn key_result_from_row(row: &PgRow) -> ServiceResult<KeyResult> {
                 key_result: row.try_get("key_result_id")?,
             },
             display_name: row.try_get("display_name")?,
-            target,
-            unit,
+            definition: definition_from_row(row)?,
             metric: row
                 .try_get::<Option<&str>, _>("metric")?
                 .map(MetricName::parse)

@@ -41,7 +41,10 @@ fn mask(paths: &[&str]) -> Option<FieldMask> {
 }
 
 /// `(action, resource, change)` of the audit events about `prefix`, by [`ACTOR`], in order.
-async fn audited(stack: &Stack, prefix: &str) -> Vec<(String, String, serde_json::Value)> {
+pub(crate) async fn audited(
+    stack: &Stack,
+    prefix: &str,
+) -> Vec<(String, String, serde_json::Value)> {
     let pool = PgPool::connect(stack.database_url()).await.unwrap();
     let rows = sqlx::query_as(
         "select action, resource, change from objectives.audit_event
@@ -68,7 +71,7 @@ async fn objective_status(stack: &Stack, objective: &str) -> pb::ObjectiveStatus
         .into_inner()
 }
 
-async fn get_key_result(stack: &Stack, name: &str) -> pb::KeyResult {
+pub(crate) async fn get_key_result(stack: &Stack, name: &str) -> pb::KeyResult {
     stack
         .client()
         .get_key_result(pb::GetKeyResultRequest { name: name.into() })
@@ -168,7 +171,7 @@ async fn undelete_objective(stack: &Stack, name: &str) -> Result<pb::Objective, 
         .map(tonic::Response::into_inner)
 }
 
-async fn update_key_result(
+pub(crate) async fn update_key_result(
     stack: &Stack,
     key_result: pb::KeyResult,
     paths: Option<&[&str]>,
@@ -555,7 +558,7 @@ async fn update_key_result_changes_the_masked_fields_and_the_progress() {
         (&["etag"][..], "update_mask"),
         (&["create_time"][..], "update_mask"),
         (&["unit"][..], "update_mask"),
-        (&["milestones"][..], "update_mask"),
+        (&["metric_binding"][..], "update_mask"),
         (&["bogus"][..], "update_mask"),
         (&["weight"][..], "key_result.weight"),
     ] {

@@ -1,4 +1,4 @@
-//! Requests the service refuses rather than half-serve: kinds not served yet, check-ins on a
+//! Requests the service refuses rather than half-serve: fields of another kind, check-ins on a
 //! key result that follows a metric, and watch versions it never sent.
 
 use devokr_proto::objectives::v1 as pb;
@@ -17,9 +17,11 @@ async fn refuses_what_it_does_not_serve() {
         .await;
     let objective = stack.create_objective("grow", &cycle.name).await;
 
-    // A kind other than METRIC is refused, not silently stored as a metric key result.
+    // A manual-percent key result with a metric's baseline and target is refused, not stored
+    // with fields it would ignore.
     let mut manual_percent = manual_key_result("0", "100");
     manual_percent.kind = pb::KeyResultKind::ManualPercent.into();
+    manual_percent.unit = pb::Unit::Unspecified.into();
     let refused = stack
         .client()
         .create_key_result(pb::CreateKeyResultRequest {
@@ -30,7 +32,10 @@ async fn refuses_what_it_does_not_serve() {
         })
         .await
         .unwrap_err();
-    assert_eq!(violated_fields(&refused), fields(&["key_result.kind"]));
+    assert_eq!(
+        violated_fields(&refused),
+        fields(&["key_result.baseline", "key_result.target"])
+    );
 
     // A key result that follows a metric takes no manual check-ins.
     let metric = stack

@@ -7,6 +7,7 @@ mod check_ins;
 mod cycles;
 mod fixture;
 mod guards;
+mod kinds;
 mod lifecycle;
 mod metric_refresh;
 mod resources;

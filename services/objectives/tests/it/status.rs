@@ -69,7 +69,7 @@ fn check_reference() {
 }
 
 /// A stack with the events, the activation metric, the cycle and objective `growth`.
-async fn stack_with_events() -> (Stack, String, String) {
+pub(crate) async fn stack_with_events() -> (Stack, String, String) {
     check_reference();
     let stack = Stack::start().await;
     stack.ingest(EVENTS).await;
