@@ -1,13 +1,22 @@
 //! The demo: the CDNOW purchases go into the metrics service, then an objective with two
-//! key results bound to metrics, and a roadmap tied to those key results, all through the
-//! services' gRPC APIs. The report is built from what the services answer.
+//! key results bound to metrics, a second objective whose key results of other kinds take
+//! weekly check-ins computed from the same purchases, and a roadmap tied to the key results,
+//! all through the services' gRPC APIs. The report is built from what the services answer.
 
 use std::time::Instant;
 
-use devokr_domain::names::{KeyResultName, MetricName, ObjectiveName, TenantName};
+use chrono::TimeDelta;
+use devokr_domain::{
+    calendar::WeekStart,
+    cdnow::{self, WeekOfOrders},
+    cycle::Cycle as CyclePeriod,
+    decimal::round_for_display,
+    names::{KeyResultName, MetricName, ObjectiveName, TenantName},
+};
 use devokr_platform::client::lazy_channel;
 use devokr_proto::{
     common::v1::{Date, Decimal},
+    convert::{date, timestamp},
     metrics::v1::{
         self as metrics_pb, metric::Definition, metrics_service_client::MetricsServiceClient,
     },
@@ -20,7 +29,7 @@ use uuid::Uuid;
 
 use crate::{
     import::{ImportSummary, import_cdnow},
-    report::{CycleReport, ObjectiveReport, Report, RoadmapItemReport},
+    report::{CycleReport, HistoryReport, ObjectiveReport, Report, RoadmapItemReport},
     stack::{Addresses, service_url},
 };
 
@@ -100,6 +109,69 @@ const ROADMAP: [(&str, &str, &[&str]); 3] = [
 
 const CYCLE_ID: &str = "q1-1997";
 const OBJECTIVE_ID: &str = "discover-value";
+const SPEND_OBJECTIVE_ID: &str = "grow-spend";
+/// The key result of the spend objective whose history the report charts.
+const REVENUE_ID: &str = "q1-revenue";
+const ORDER_VALUE_ID: &str = "order-value";
+const EXPERIMENT_ID: &str = "next-cd-experiment";
+
+/// The spend objective's key results, of other kinds than the metric-bound ones: their values
+/// are check-ins the demo computes week by week from the purchases, as an import would.
+fn spend_key_results() -> [(&'static str, objectives_pb::KeyResult); 3] {
+    let usd = |key_result: objectives_pb::KeyResult| objectives_pb::KeyResult {
+        unit: objectives_pb::Unit::Currency.into(),
+        currency_code: "USD".into(),
+        ..key_result
+    };
+    [
+        (
+            REVENUE_ID,
+            usd(objectives_pb::KeyResult {
+                display_name: "Take $1.2M from new customers in the quarter".into(),
+                kind: objectives_pb::KeyResultKind::Metric.into(),
+                baseline: decimal("0"),
+                target: decimal("1200000"),
+                commit: decimal("1000000"),
+                ..Default::default()
+            }),
+        ),
+        (
+            ORDER_VALUE_ID,
+            usd(objectives_pb::KeyResult {
+                display_name: "Keep the average order at $33 or more, week by week".into(),
+                kind: objectives_pb::KeyResultKind::Threshold.into(),
+                threshold: Some(objectives_pb::Threshold {
+                    comparison: objectives_pb::Comparison::AtLeast.into(),
+                    low: decimal("33"),
+                    high: None,
+                    scoring: objectives_pb::ThresholdScoring::ShareOfCheckIns.into(),
+                }),
+                ..Default::default()
+            }),
+        ),
+        (
+            EXPERIMENT_ID,
+            objectives_pb::KeyResult {
+                display_name: "Run the next-CD recommendation experiment".into(),
+                kind: objectives_pb::KeyResultKind::Milestones.into(),
+                unit: objectives_pb::Unit::Number.into(),
+                milestones: [
+                    ("Design the experiment", "1", true),
+                    ("Ship it to 10% of new customers", "2", true),
+                    ("Read out the result", "1", false),
+                ]
+                .into_iter()
+                .map(|(title, weight, done)| objectives_pb::Milestone {
+                    title: title.into(),
+                    weight: decimal(weight),
+                    done,
+                })
+                .collect(),
+                ..Default::default()
+            },
+        ),
+    ]
+}
 
 /// A request id derived from what the request creates, so running the demo again against
 /// the same database returns the resources of the first run instead of failing.
@@ -127,17 +199,21 @@ pub async fn run(
     let mut metrics = clients.metrics.clone();
     let mut objectives = clients.objectives.clone();
     let mut roadmap = clients.roadmap.clone();
+    let (purchases, row_errors) = cdnow::parse(cdnow_text);
 
     progress.step("importing the CDNOW purchases into the metrics service");
     let import_started = Instant::now();
-    let import: ImportSummary =
-        import_cdnow(metrics.clone(), &tenant, cdnow_text, |done, total| {
-            progress.imported(done, total)
-        })
-        .await?;
+    let import: ImportSummary = import_cdnow(
+        metrics.clone(),
+        &tenant,
+        &purchases,
+        &row_errors,
+        |done, total| progress.imported(done, total),
+    )
+    .await?;
     let import_seconds = import_started.elapsed().as_secs_f64();
 
-    progress.step("defining metrics, the 1997-Q1 objective and the roadmap");
+    progress.step("defining metrics, the 1997-Q1 objectives and the roadmap");
     let definitions = [
         (
             "activation_90d",
@@ -236,6 +312,15 @@ pub async fn run(
             .await?;
     }
 
+    let period = CyclePeriod::new(
+        date("cycle.start_date", cycle.start_date.as_ref())?,
+        date("cycle.end_date", cycle.end_date.as_ref())?,
+        devokr_domain::cycle::parse_time_zone(&cycle.time_zone)?,
+    )?;
+    let weeks = cdnow::weekly_orders(&purchases, &period, WeekStart::Monday);
+    let spend_objective =
+        create_spend_objective(&mut objectives, &tenant, &cycle.name, &weeks).await?;
+
     for (id, display_name, links) in ROADMAP {
         let name = tenant.roadmap_item(id);
         roadmap
@@ -258,16 +343,125 @@ pub async fn run(
     progress.step("reading the status the services computed");
     // Judged as of the cycle's end: a key result below target then counts as missed.
     let evaluation_time = cycle.end_time;
+    let mut objective_reports = Vec::new();
+    let mut all_key_results = Vec::new();
+    for name in [&objective_name, &spend_objective] {
+        let (report, key_results) =
+            objective_report(&mut objectives, name, evaluation_time).await?;
+        objective_reports.push(report);
+        all_key_results.extend(key_results);
+    }
+    let revenue = spend_objective.key_result(REVENUE_ID).to_string();
+    let history = objectives
+        .list_key_result_history(objectives_pb::ListKeyResultHistoryRequest {
+            name: revenue.clone(),
+            granularity: objectives_pb::Granularity::Week.into(),
+            start_time: None,
+            end_time: None,
+        })
+        .await?
+        .into_inner();
+    let roadmap_items = all_roadmap_items(&mut roadmap, &tenant).await?;
+
+    Ok(Report {
+        tenant: TENANT.to_owned(),
+        cycle: CycleReport::from_cycle(&cycle)?,
+        import: (import, import_seconds).into(),
+        objectives: objective_reports,
+        history: HistoryReport::new(&revenue, history.points, &all_key_results)?,
+        roadmap: roadmap_items
+            .into_iter()
+            .map(|item| RoadmapItemReport::from_item(item, &all_key_results))
+            .collect(),
+    })
+}
+
+/// The spend objective with its key results, and one check-in per week of the cycle for the
+/// key results that take check-ins: revenue so far and the week's average order. Each
+/// check-in is keyed by its week, so running the demo again records none twice.
+async fn create_spend_objective(
+    objectives: &mut ObjectivesServiceClient<Channel>,
+    tenant: &TenantName,
+    cycle: &str,
+    weeks: &[WeekOfOrders],
+) -> anyhow::Result<ObjectiveName> {
+    let objective_name = tenant.objective(SPEND_OBJECTIVE_ID);
+    objectives
+        .create_objective(objectives_pb::CreateObjectiveRequest {
+            parent: tenant.to_string(),
+            objective_id: SPEND_OBJECTIVE_ID.into(),
+            objective: Some(objectives_pb::Objective {
+                display_name: "Grow what new customers spend".into(),
+                cycle: cycle.to_owned(),
+                ..Default::default()
+            }),
+            request_id: request_id(&objective_name.to_string()),
+        })
+        .await?;
+    for (id, key_result) in spend_key_results() {
+        let name = objective_name.key_result(id);
+        objectives
+            .create_key_result(objectives_pb::CreateKeyResultRequest {
+                parent: objective_name.to_string(),
+                key_result_id: id.into(),
+                key_result: Some(key_result),
+                request_id: request_id(&name.to_string()),
+            })
+            .await?;
+    }
+
+    let mut revenue_so_far = devokr_domain::Decimal::ZERO;
+    for week in weeks {
+        revenue_so_far += week.revenue;
+        // The week's figures are complete at its last second, which keeps each check-in in
+        // the week (and the cycle) it describes.
+        let measure_time = Some(timestamp(week.end - TimeDelta::seconds(1)));
+        let week_key = format!("week-{}", week.start.format("%Y-%m-%d"));
+        let mut check_ins = vec![(REVENUE_ID, revenue_so_far)];
+        if let Some(average) = week.average_order_value() {
+            check_ins.push((ORDER_VALUE_ID, round_for_display(average, 2)));
+        }
+        for (id, value) in check_ins {
+            objectives
+                .create_check_in(objectives_pb::CreateCheckInRequest {
+                    parent: objective_name.key_result(id).to_string(),
+                    check_in: Some(objectives_pb::CheckIn {
+                        value: Some(value.into()),
+                        measure_time,
+                        source: objectives_pb::CheckInSource::Import.into(),
+                        author: "devokr-demo".into(),
+                        comment: format!(
+                            "CDNOW week of {}: {} orders",
+                            week.start.format("%Y-%m-%d"),
+                            week.orders
+                        ),
+                        idempotency_key: week_key.clone(),
+                        ..Default::default()
+                    }),
+                    allow_late: false,
+                })
+                .await?;
+        }
+    }
+    Ok(objective_name)
+}
+
+/// How an objective is doing at `evaluation_time`, with its key results' definitions.
+async fn objective_report(
+    objectives: &mut ObjectivesServiceClient<Channel>,
+    name: &ObjectiveName,
+    evaluation_time: Option<prost_types::Timestamp>,
+) -> anyhow::Result<(ObjectiveReport, Vec<objectives_pb::KeyResult>)> {
     let status = objectives
         .get_objective_status(objectives_pb::GetObjectiveStatusRequest {
-            name: objective_name.to_string(),
+            name: name.to_string(),
             evaluation_time,
         })
         .await?
         .into_inner();
     let key_results = objectives
         .list_key_results(objectives_pb::ListKeyResultsRequest {
-            parent: objective_name.to_string(),
+            parent: name.to_string(),
             page_size: 1_000,
             page_token: String::new(),
         })
@@ -276,23 +470,12 @@ pub async fn run(
         .key_results;
     let objective = objectives
         .get_objective(objectives_pb::GetObjectiveRequest {
-            name: objective_name.to_string(),
+            name: name.to_string(),
         })
         .await?
         .into_inner();
-    let roadmap_items = all_roadmap_items(&mut roadmap, &tenant).await?;
-
-    Ok(Report::new(
-        TENANT,
-        CycleReport::from_cycle(&cycle)?,
-        import,
-        import_seconds,
-        ObjectiveReport::from_status(&objective, status, &key_results)?,
-        roadmap_items
-            .into_iter()
-            .map(|item| RoadmapItemReport::from_item(item, &key_results))
-            .collect(),
-    ))
+    let report = ObjectiveReport::from_status(&objective, status, &key_results)?;
+    Ok((report, key_results))
 }
 
 async fn all_roadmap_items(

@@ -53,20 +53,21 @@ pub struct ImportSummary {
     pub skipped: Vec<SkippedRow>,
 }
 
-/// Imports `text` (the CDNOW file) for `tenant`. `on_progress(done, total)` hears about each
+/// Imports the `purchases` of the CDNOW file for `tenant`; `row_errors` are the file's rows
+/// that could not be read, reported as skipped. `on_progress(done, total)` hears about each
 /// batch the metrics service accepted.
 pub async fn import_cdnow(
     metrics: MetricsServiceClient<Channel>,
     tenant: &TenantName,
-    text: &str,
+    purchases: &[cdnow::Purchase],
+    row_errors: &[cdnow::RowError],
     on_progress: impl Fn(usize, usize),
 ) -> anyhow::Result<ImportSummary> {
-    let (purchases, row_errors) = cdnow::parse(text);
     let mut skipped: Vec<SkippedRow> = row_errors
-        .into_iter()
+        .iter()
         .map(|error| SkippedRow {
             line: error.line,
-            reason: error.message,
+            reason: error.message.clone(),
         })
         .collect();
     let (total, malformed) = (purchases.len(), skipped.len());

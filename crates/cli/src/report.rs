@@ -5,11 +5,14 @@
 use std::fmt::Write as _;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use devokr_domain::decimal::{format_for_display, parse_decimal};
+use devokr_domain::{
+    decimal::{format_for_display, parse_decimal},
+    units::{CurrencyCode, Unit as DisplayUnit},
+};
 use devokr_proto::{
     common::v1::Decimal,
     convert::optional_instant,
-    objectives::v1::{self as objectives_pb, Health, Unit},
+    objectives::v1::{self as objectives_pb, Comparison, Health, KeyResultKind, Unit},
     prost_types::Timestamp,
     roadmap::v1::{self as roadmap_pb, RoadmapItemState},
 };
@@ -26,7 +29,9 @@ pub struct Report {
     pub tenant: String,
     pub cycle: CycleReport,
     pub import: ImportReport,
-    pub objective: ObjectiveReport,
+    pub objectives: Vec<ObjectiveReport>,
+    /// One key result's value, progress and health over the cycle.
+    pub history: HistoryReport,
     pub roadmap: Vec<RoadmapItemReport>,
 }
 
@@ -66,18 +71,57 @@ pub struct ObjectiveReport {
 pub struct KeyResultReport {
     pub name: String,
     pub display_name: String,
+    pub kind: &'static str,
     pub unit: &'static str,
-    /// The metric's value in the key result's unit; absent when undefined or unreadable.
+    /// The ISO 4217 code of a currency key result.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency_code: Option<String>,
+    /// The latest value in the key result's unit; absent when there is none, it is
+    /// undefined, or it could not be read.
     pub value: Option<String>,
+    /// For a metric-bound key result: the users behind the value.
     pub numerator: Option<i64>,
     pub denominator: Option<i64>,
-    pub baseline: String,
-    pub target: String,
+    /// Absent for kinds without them (threshold, milestones).
+    pub baseline: Option<String>,
+    pub target: Option<String>,
     pub progress_raw: Option<String>,
     pub progress_clamped: Option<String>,
     pub expected_progress: Option<String>,
     pub health: &'static str,
     pub explanation: String,
+    /// The value, baseline and target as a person reads them (not in JSON).
+    #[serde(skip)]
+    shown: ShownKeyResult,
+}
+
+/// A key result's numbers formatted in its unit, for the tables.
+#[derive(Debug, Clone, Default)]
+struct ShownKeyResult {
+    value: String,
+    baseline: String,
+    target: String,
+}
+
+/// The value, progress and health of one key result, bucket by bucket.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryReport {
+    pub key_result: String,
+    pub display_name: String,
+    pub points: Vec<HistoryPointReport>,
+    /// The key result's unit, to show the values in (not in JSON).
+    #[serde(skip)]
+    unit: Option<DisplayUnit>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryPointReport {
+    /// RFC 3339; the point describes the status just before `end_time`.
+    pub start_time: String,
+    pub end_time: String,
+    pub value: Option<String>,
+    pub progress_clamped: Option<String>,
+    pub health: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -93,30 +137,20 @@ pub struct RoadmapItemReport {
     key_result_titles: Vec<String>,
 }
 
-impl Report {
-    pub fn new(
-        tenant: &str,
-        cycle: CycleReport,
-        import: ImportSummary,
-        import_seconds: f64,
-        objective: ObjectiveReport,
-        roadmap: Vec<RoadmapItemReport>,
-    ) -> Self {
+impl From<(ImportSummary, f64)> for ImportReport {
+    /// An import's summary and how many seconds it took.
+    fn from((import, seconds): (ImportSummary, f64)) -> Self {
         Self {
-            tenant: tenant.to_owned(),
-            cycle,
-            import: ImportReport {
-                rows: import.rows,
-                stored: import.stored,
-                duplicates: import.duplicates,
-                skipped: import.skipped,
-                seconds: (import_seconds * 10.0).round() / 10.0,
-            },
-            objective,
-            roadmap,
+            rows: import.rows,
+            stored: import.stored,
+            duplicates: import.duplicates,
+            skipped: import.skipped,
+            seconds: (seconds * 10.0).round() / 10.0,
         }
     }
+}
 
+impl Report {
     /// The report as JSON, for programs.
     pub fn to_json(&self) -> anyhow::Result<String> {
         Ok(serde_json::to_string_pretty(self)?)
@@ -125,7 +159,6 @@ impl Report {
     /// The report as aligned text, for people.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        let objective = &self.objective;
         let _ = writeln!(
             out,
             "DevOKR demo · tenant {} · cycle {} [{}, {}) {}",
@@ -135,7 +168,10 @@ impl Report {
             short_time(&self.cycle.end_time),
             self.cycle.time_zone
         );
-        let _ = writeln!(out, "Judged as of {}\n", objective.evaluation_time);
+        if let Some(objective) = self.objectives.first() {
+            let _ = writeln!(out, "Judged as of {}", objective.evaluation_time);
+        }
+        out.push('\n');
 
         let import = &self.import;
         let _ = writeln!(
@@ -150,56 +186,10 @@ impl Report {
         for skipped in &import.skipped {
             let _ = writeln!(out, "            line {}: {}", skipped.line, skipped.reason);
         }
-        let _ = writeln!(out, "\nObjective   {}", objective.display_name);
-        let _ = writeln!(
-            out,
-            "            progress {} · {}: {}\n",
-            shown(objective.progress.as_deref()),
-            objective.health,
-            objective.explanation
-        );
-
-        let mut rows = Vec::new();
-        for key_result in &objective.key_results {
-            let suffix = unit_suffix(key_result.unit);
-            let value = match (
-                &key_result.value,
-                key_result.numerator,
-                key_result.denominator,
-            ) {
-                (Some(value), Some(numerator), Some(denominator)) => format!(
-                    "{}{suffix} ({} / {})",
-                    shown(Some(value)),
-                    thousands(numerator),
-                    thousands(denominator)
-                ),
-                (None, Some(0), Some(0)) => "undefined (empty population)".to_owned(),
-                _ => "unavailable".to_owned(),
-            };
-            rows.push(vec![
-                key_result.display_name.clone(),
-                value,
-                format!("{}{suffix}", shown(Some(&key_result.baseline))),
-                format!("{}{suffix}", shown(Some(&key_result.target))),
-                shown(key_result.progress_raw.as_deref()),
-                shown(key_result.progress_clamped.as_deref()),
-                key_result.health.to_owned(),
-            ]);
-            rows.push(vec![format!("  {}", key_result.explanation)]);
+        for objective in &self.objectives {
+            objective.write_text(&mut out);
         }
-        out.push_str(&table(
-            &[
-                "Key result",
-                "Value (users)",
-                "Baseline",
-                "Target",
-                "Raw",
-                "Clamped",
-                "Health",
-            ],
-            &[false, true, true, true, true, true, false],
-            &rows,
-        ));
+        self.history.write_text(&mut out);
 
         let rows: Vec<Vec<String>> = self
             .roadmap
@@ -235,44 +225,59 @@ impl CycleReport {
 }
 
 impl ObjectiveReport {
+    fn write_text(&self, out: &mut String) {
+        let _ = writeln!(out, "\nObjective   {}", self.display_name);
+        let _ = writeln!(
+            out,
+            "            progress {} · {}: {}\n",
+            shown(self.progress.as_deref()),
+            self.health,
+            self.explanation
+        );
+        let mut rows = Vec::new();
+        for key_result in &self.key_results {
+            rows.push(vec![
+                key_result.display_name.clone(),
+                key_result.kind.to_owned(),
+                key_result.shown.value.clone(),
+                key_result.shown.baseline.clone(),
+                key_result.shown.target.clone(),
+                shown(key_result.progress_raw.as_deref()),
+                shown(key_result.progress_clamped.as_deref()),
+                key_result.health.to_owned(),
+            ]);
+            rows.push(vec![format!("  {}", key_result.explanation)]);
+        }
+        out.push_str(&table(
+            &[
+                "Key result",
+                "Kind",
+                "Value",
+                "Baseline",
+                "Target",
+                "Raw",
+                "Clamped",
+                "Health",
+            ],
+            &[false, false, true, true, true, true, true, false],
+            &rows,
+        ));
+    }
+
     pub fn from_status(
         objective: &objectives_pb::Objective,
         status: objectives_pb::ObjectiveStatus,
         key_results: &[objectives_pb::KeyResult],
     ) -> anyhow::Result<Self> {
-        let title = |name: &str| {
-            key_results
-                .iter()
-                .find(|key_result| key_result.name == name)
-                .map_or_else(
-                    || name.to_owned(),
-                    |key_result| key_result.display_name.clone(),
-                )
-        };
         let objective_health = health_name(status.health());
         let key_results = status
             .key_results
             .into_iter()
             .map(|kr| {
-                let progress = kr.progress.as_ref();
-                KeyResultReport {
-                    display_name: title(&kr.key_result),
-                    unit: unit_name(kr.unit()),
-                    health: health_name(kr.health()),
-                    value: kr
-                        .value
-                        .as_ref()
-                        .and_then(|value| text(value.value.as_ref())),
-                    numerator: kr.value.as_ref().map(|value| value.numerator),
-                    denominator: kr.value.as_ref().map(|value| value.denominator),
-                    baseline: text(kr.baseline.as_ref()).unwrap_or_default(),
-                    target: text(kr.target.as_ref()).unwrap_or_default(),
-                    progress_raw: progress.and_then(|p| text(p.raw.as_ref())),
-                    progress_clamped: progress.and_then(|p| text(p.clamped.as_ref())),
-                    expected_progress: text(kr.expected_progress.as_ref()),
-                    explanation: kr.explanation,
-                    name: kr.key_result,
-                }
+                let definition = key_results
+                    .iter()
+                    .find(|key_result| key_result.name == kr.key_result);
+                KeyResultReport::new(kr, definition)
             })
             .collect();
         Ok(Self {
@@ -284,6 +289,181 @@ impl ObjectiveReport {
             evaluation_time: rfc3339(status.evaluation_time.as_ref())?,
             key_results,
         })
+    }
+}
+
+impl KeyResultReport {
+    fn new(
+        status: objectives_pb::KeyResultStatus,
+        definition: Option<&objectives_pb::KeyResult>,
+    ) -> Self {
+        let unit = definition.and_then(display_unit);
+        let in_unit = |value: Option<&str>| match (value.and_then(|v| parse_decimal(v).ok()), unit)
+        {
+            (Some(value), Some(unit)) => unit.format(value),
+            (value, _) => value.map_or_else(|| "—".to_owned(), |v| format_for_display(v, PLACES)),
+        };
+        let value = status
+            .value
+            .as_ref()
+            .and_then(|value| text(value.value.as_ref()));
+        // A metric reading counts users; other values stand alone.
+        let counts = status
+            .value
+            .as_ref()
+            .filter(|value| value.denominator > 0 || value.value.is_none())
+            .map(|value| (value.numerator, value.denominator));
+        let kind = status.kind();
+        let (baseline, target) = match kind {
+            KeyResultKind::Threshold | KeyResultKind::Milestones | KeyResultKind::Binary => {
+                (None, None)
+            }
+            KeyResultKind::Metric | KeyResultKind::ManualPercent | KeyResultKind::Unspecified => {
+                (text(status.baseline.as_ref()), text(status.target.as_ref()))
+            }
+        };
+        let shown_value = match (&value, counts, &status.value) {
+            (Some(value), Some((numerator, denominator)), _) => format!(
+                "{} ({} / {} users)",
+                in_unit(Some(value)),
+                thousands(numerator),
+                thousands(denominator)
+            ),
+            (Some(value), None, _) => in_unit(Some(value)),
+            (None, Some((0, 0)), _) => "undefined (empty population)".to_owned(),
+            (None, _, Some(_)) => "unavailable".to_owned(),
+            (None, _, None) => "—".to_owned(),
+        };
+        let shown_target = match definition.and_then(|kr| kr.threshold.as_ref()) {
+            Some(threshold) if kind == KeyResultKind::Threshold => {
+                threshold_text(threshold, in_unit)
+            }
+            _ => in_unit(target.as_deref()),
+        };
+        let progress = status.progress.as_ref();
+        Self {
+            display_name: definition
+                .map_or_else(|| status.key_result.clone(), |kr| kr.display_name.clone()),
+            kind: kind_name(kind),
+            unit: unit_name(status.unit()),
+            currency_code: definition
+                .filter(|kr| !kr.currency_code.is_empty())
+                .map(|kr| kr.currency_code.clone()),
+            health: health_name(status.health()),
+            numerator: counts.map(|(numerator, _)| numerator),
+            denominator: counts.map(|(_, denominator)| denominator),
+            shown: ShownKeyResult {
+                value: shown_value,
+                baseline: in_unit(baseline.as_deref()),
+                target: shown_target,
+            },
+            value,
+            baseline,
+            target,
+            progress_raw: progress.and_then(|p| text(p.raw.as_ref())),
+            progress_clamped: progress.and_then(|p| text(p.clamped.as_ref())),
+            expected_progress: text(status.expected_progress.as_ref()),
+            explanation: status.explanation,
+            name: status.key_result,
+        }
+    }
+}
+
+impl HistoryReport {
+    pub fn new(
+        key_result: &str,
+        points: Vec<objectives_pb::KeyResultHistoryPoint>,
+        key_results: &[objectives_pb::KeyResult],
+    ) -> anyhow::Result<Self> {
+        let definition = key_results.iter().find(|kr| kr.name == key_result);
+        let points = points
+            .into_iter()
+            .map(|point| {
+                Ok(HistoryPointReport {
+                    start_time: rfc3339(point.start_time.as_ref())?,
+                    end_time: rfc3339(point.end_time.as_ref())?,
+                    value: text(point.value.as_ref()),
+                    progress_clamped: point
+                        .progress
+                        .as_ref()
+                        .and_then(|progress| text(progress.clamped.as_ref())),
+                    health: health_name(point.health()),
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self {
+            key_result: key_result.to_owned(),
+            display_name: definition
+                .map_or_else(|| key_result.to_owned(), |kr| kr.display_name.clone()),
+            points,
+            unit: definition.and_then(display_unit),
+        })
+    }
+
+    fn write_text(&self, out: &mut String) {
+        let _ = writeln!(out, "\nHistory     {}, week by week\n", self.display_name);
+        let rows: Vec<Vec<String>> = self
+            .points
+            .iter()
+            .map(|point| {
+                let value = point
+                    .value
+                    .as_deref()
+                    .and_then(|value| parse_decimal(value).ok())
+                    .map_or_else(
+                        || "—".to_owned(),
+                        |value| match self.unit {
+                            Some(unit) => unit.format(value),
+                            None => format_for_display(value, PLACES),
+                        },
+                    );
+                vec![
+                    format!("{} – {}", day(&point.start_time), day(&point.end_time)),
+                    value,
+                    shown(point.progress_clamped.as_deref()),
+                    point.health.to_owned(),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &["Week (end excluded)", "Value", "Clamped", "Health"],
+            &[false, true, true, false],
+            &rows,
+        ));
+    }
+}
+
+/// The unit a key result's numbers are shown in; `None` when the definition is incomplete.
+fn display_unit(key_result: &objectives_pb::KeyResult) -> Option<DisplayUnit> {
+    let score_bound = |bound: Option<&Decimal>| bound.and_then(|b| parse_decimal(&b.value).ok());
+    match key_result.unit() {
+        Unit::Percent => Some(DisplayUnit::Percent),
+        Unit::Number => Some(DisplayUnit::Number),
+        Unit::Duration => Some(DisplayUnit::Duration),
+        Unit::Currency => CurrencyCode::parse(&key_result.currency_code)
+            .ok()
+            .map(DisplayUnit::Currency),
+        Unit::Score => DisplayUnit::score(
+            score_bound(key_result.score_min.as_ref())?,
+            score_bound(key_result.score_max.as_ref())?,
+        )
+        .ok(),
+        Unit::Unspecified => None,
+    }
+}
+
+/// "at least 33.00 USD", "between 1 and 2", as the bound reads.
+fn threshold_text(
+    threshold: &objectives_pb::Threshold,
+    in_unit: impl Fn(Option<&str>) -> String,
+) -> String {
+    let low = in_unit(text(threshold.low.as_ref()).as_deref());
+    let high = in_unit(text(threshold.high.as_ref()).as_deref());
+    match threshold.comparison() {
+        Comparison::AtLeast => format!("at least {low}"),
+        Comparison::AtMost => format!("at most {high}"),
+        Comparison::Between => format!("{low} to {high}"),
+        Comparison::Unspecified => "—".to_owned(),
     }
 }
 
@@ -343,8 +523,14 @@ fn unit_name(unit: Unit) -> &'static str {
     }
 }
 
-fn unit_suffix(unit: &str) -> &'static str {
-    if unit == "percent" { " %" } else { "" }
+fn kind_name(kind: KeyResultKind) -> &'static str {
+    match kind {
+        KeyResultKind::Metric | KeyResultKind::Unspecified => "metric",
+        KeyResultKind::Threshold => "threshold",
+        KeyResultKind::Binary => "binary",
+        KeyResultKind::Milestones => "milestones",
+        KeyResultKind::ManualPercent => "manual percent",
+    }
 }
 
 fn health_name(health: Health) -> &'static str {
@@ -369,6 +555,11 @@ fn rfc3339(timestamp: Option<&Timestamp>) -> anyhow::Result<String> {
 /// "1997-01-01T00:00:00Z" → "1997-01-01 00:00".
 fn short_time(rfc3339: &str) -> String {
     rfc3339.get(..16).unwrap_or(rfc3339).replace('T', " ")
+}
+
+/// "1997-01-01T00:00:00Z" → "1997-01-01".
+fn day(rfc3339: &str) -> &str {
+    rfc3339.get(..10).unwrap_or(rfc3339)
 }
 
 /// 69659 → "69,659".
