@@ -183,7 +183,7 @@ impl ObjectivesApp {
         let change = json!({
             "fields": fields,
             "displayName": values.display_name,
-            "definition": definition_json(&values.definition),
+            "definition": definition_json(&values.definition)?,
             "weight": values.weight.to_string(),
         });
         let updated = self

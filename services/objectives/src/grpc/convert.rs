@@ -311,20 +311,27 @@ fn kind_of(kind: &KeyResultKind) -> pb::KeyResultKind {
 /// The unit of a new key result: required for METRIC and THRESHOLD; implied by the other kinds
 /// (number for BINARY and MILESTONES, percent for MANUAL_PERCENT), which may also state it.
 fn unit_of(key_result: &pb::KeyResult, kind: KindChoice) -> Result<Unit, FieldViolation> {
-    let wire = pb::Unit::try_from(key_result.unit).unwrap_or(pb::Unit::Unspecified);
-    let currency_set = !key_result.currency_code.is_empty();
-    let score_set = key_result.score_min.is_some() || key_result.score_max.is_some();
-    if currency_set && wire != pb::Unit::Currency {
-        return Err(FieldViolation::new(
-            "key_result.currency_code",
-            "is for UNIT_CURRENCY only",
-        ));
-    }
-    if score_set && wire != pb::Unit::Score {
-        return Err(FieldViolation::new(
-            "key_result.score_min",
-            "score_min and score_max are for UNIT_SCORE only",
-        ));
+    let wire = pb::Unit::try_from(key_result.unit).map_err(|_| {
+        FieldViolation::new(
+            "key_result.unit",
+            format!("{} is not a unit", key_result.unit),
+        )
+    })?;
+    for (field, set, unit) in [
+        (
+            "currency_code",
+            !key_result.currency_code.is_empty(),
+            pb::Unit::Currency,
+        ),
+        ("score_min", key_result.score_min.is_some(), pb::Unit::Score),
+        ("score_max", key_result.score_max.is_some(), pb::Unit::Score),
+    ] {
+        if set && wire != unit {
+            return Err(FieldViolation::new(
+                format!("key_result.{field}"),
+                format!("is for {} only", unit.as_str_name()),
+            ));
+        }
     }
     let implied = match kind {
         KindChoice::Metric | KindChoice::Threshold => None,

@@ -11,6 +11,7 @@ use devokr_domain::{
     progress::{Direction, MetricTarget},
     units::{CurrencyCode, Unit},
 };
+use devokr_platform::{ServiceError, ServiceResult};
 use serde::{Deserialize, Serialize};
 use sqlx::{
     Postgres, Row,
@@ -187,8 +188,12 @@ impl DefinitionColumns {
 }
 
 /// The definition as the audit log records it.
-pub fn definition_json(definition: &Definition) -> serde_json::Value {
-    serde_json::to_value(DefinitionColumns::of(definition)).unwrap_or_default()
+pub fn definition_json(definition: &Definition) -> ServiceResult<serde_json::Value> {
+    serde_json::to_value(DefinitionColumns::of(definition)).map_err(|error| {
+        ServiceError::Internal(
+            anyhow::Error::new(error).context("a key-result definition as audit JSON"),
+        )
+    })
 }
 
 pub(super) fn direction_text(direction: Direction) -> &'static str {

@@ -665,6 +665,8 @@ async fn bad_definitions_name_their_fields_and_store_nothing() {
     let mut bound_with_cadence = metric("30", "45", pb::Unit::Percent);
     bound_with_cadence.metric_binding.clone_from(&binding);
     bound_with_cadence.update_cadence = Some(seconds(86_400));
+    let mut percent_with_range = metric("0", "10", pb::Unit::Percent);
+    percent_with_range.score_max = Some(wire("10"));
     let mut bound_duration = metric("120", "60", pb::Unit::Duration);
     bound_duration.metric_binding = binding;
 
@@ -707,6 +709,11 @@ async fn bad_definitions_name_their_fields_and_store_nothing() {
             "only METRIC key results",
         ),
         (no_threshold, "key_result.threshold", "required"),
+        (
+            percent_with_range,
+            "key_result.score_max",
+            "UNIT_SCORE only",
+        ),
         (
             bound_with_cadence,
             "key_result.update_cadence",
