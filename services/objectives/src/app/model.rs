@@ -1,12 +1,13 @@
 //! The models the objectives service's use cases work on.
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use devokr_domain::{
     Decimal,
-    calendar::CycleState,
+    calendar::{CycleState, ScoreBands, WeekStart},
     cycle::Cycle as CyclePeriod,
-    health::{Assessment, Health},
-    names::{CycleName, KeyResultName, MetricName, ObjectiveName},
+    health::{Assessment, Health, PaceBands},
+    names::{CycleName, KeyResultName, MetricName, ObjectiveName, TenantName},
     progress::{Direction, MetricTarget, Progress},
 };
 use uuid::Uuid;
@@ -306,4 +307,49 @@ pub struct AuditEvent {
     pub resource: String,
     /// What changed, as JSON text.
     pub change: String,
+}
+
+/// How a tenant judges pace and scores, and the calendar it lives by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantSettings {
+    pub tenant: TenantName,
+    /// "Today" and the current cycle follow this zone.
+    pub time_zone: Tz,
+    /// First day of the weeks of history charts.
+    pub week_start: WeekStart,
+    /// Judges every key result's health.
+    pub pace: PaceBands,
+    /// Colours closing scores.
+    pub scores: ScoreBands,
+    /// Counts the changes; 0 for the defaults of a tenant that never changed them.
+    pub version: i64,
+}
+
+impl TenantSettings {
+    /// The settings of a tenant that never changed them: UTC, Monday weeks, the default
+    /// pace and score bands.
+    pub fn defaults(tenant: TenantName) -> Self {
+        Self {
+            tenant,
+            time_zone: Tz::UTC,
+            week_start: WeekStart::default(),
+            pace: PaceBands::default(),
+            scores: ScoreBands::default(),
+            version: 0,
+        }
+    }
+}
+
+/// The settings an update changes; `None` leaves one as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantSettingsUpdate {
+    pub tenant: TenantName,
+    /// The version the caller's etag quotes; `None` when it sent none.
+    pub version: Option<i64>,
+    pub time_zone: Option<Tz>,
+    pub week_start: Option<WeekStart>,
+    pub on_track_ratio: Option<Decimal>,
+    pub at_risk_ratio: Option<Decimal>,
+    pub score_yellow_from: Option<Decimal>,
+    pub score_green_from: Option<Decimal>,
 }

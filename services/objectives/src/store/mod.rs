@@ -79,9 +79,11 @@ macro_rules! select_key_result {
 mod changes;
 mod check_ins;
 mod lifecycle;
+mod settings;
 pub use changes::{KeyResultValues, ObjectiveValues};
 pub use check_ins::{BoundKeyResult, KeyResultChanged, MetricReading, OUTBOX};
 pub use lifecycle::ClosingScore;
+pub use settings::{HealthVerdict, PublishedHealth};
 
 /// The objectives service's database.
 #[derive(Debug, Clone)]

@@ -4,6 +4,7 @@
 mod batch;
 mod changes;
 mod check_ins;
+mod clock;
 mod cycles;
 mod fixture;
 mod guards;
@@ -11,5 +12,6 @@ mod lifecycle;
 mod metric_refresh;
 mod resources;
 mod serving;
+mod settings;
 mod status;
 mod watch;
