@@ -25,6 +25,7 @@ use crate::{
 };
 
 mod background;
+mod carry_over;
 mod changes;
 mod clock;
 mod lifecycle;

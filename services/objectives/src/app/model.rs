@@ -113,6 +113,42 @@ pub struct NewKeyResult {
     pub request_id: Option<Uuid>,
 }
 
+impl NewObjective {
+    /// A copy of `objective`'s definition named `name` in `cycle`: what CarryOverObjective
+    /// creates. Built field by field from the model, so a field added to objectives must be
+    /// decided on here.
+    pub fn carried_over(
+        objective: &Objective,
+        name: ObjectiveName,
+        cycle: CycleName,
+        request_id: Option<Uuid>,
+    ) -> Self {
+        Self {
+            name,
+            display_name: objective.display_name.clone(),
+            description: objective.description.clone(),
+            cycle,
+            request_id,
+        }
+    }
+}
+
+impl NewKeyResult {
+    /// A copy of `key_result`'s definition under the objective `objective` (same id): its
+    /// target, unit, metric binding and weight, never its values, score or problems.
+    pub fn carried_over(key_result: &KeyResult, objective: &ObjectiveName) -> Self {
+        Self {
+            name: objective.key_result(key_result.name.key_result.clone()),
+            display_name: key_result.display_name.clone(),
+            target: key_result.target,
+            unit: key_result.unit,
+            metric: key_result.metric.clone(),
+            weight: key_result.weight,
+            request_id: None,
+        }
+    }
+}
+
 /// The fields of an objective an update changes; `None` leaves one as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectiveUpdate {
@@ -352,4 +388,14 @@ pub struct TenantSettingsUpdate {
     pub at_risk_ratio: Option<Decimal>,
     pub score_yellow_from: Option<Decimal>,
     pub score_green_from: Option<Decimal>,
+}
+
+/// An objective to copy into another cycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarryOver {
+    pub source: ObjectiveName,
+    /// The copy's name (the id chosen or generated).
+    pub name: ObjectiveName,
+    pub cycle: CycleName,
+    pub request_id: Option<Uuid>,
 }

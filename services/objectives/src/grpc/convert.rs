@@ -21,8 +21,8 @@ use devokr_proto::{
 };
 
 use crate::app::{
-    Actor, AuditEvent, CheckIn, CheckInSource, Cycle, HistoryPoint, HypothesisOutcome, KeyResult,
-    KeyResultStatus, KeyResultUpdate, Learning, LearningSubject, NewCheckIn, NewCycle,
+    Actor, AuditEvent, CarryOver, CheckIn, CheckInSource, Cycle, HistoryPoint, HypothesisOutcome,
+    KeyResult, KeyResultStatus, KeyResultUpdate, Learning, LearningSubject, NewCheckIn, NewCycle,
     NewKeyResult, NewLearning, NewObjective, Objective, ObjectiveFilter, ObjectiveStatus,
     ObjectiveUpdate, ScoreOverrideFor, TenantSettings, TenantSettingsUpdate, Unit,
 };
@@ -1149,6 +1149,41 @@ pub(super) fn tenant_settings_update(
             at_risk_ratio: at_risk_ratio?,
             score_yellow_from: score_yellow_from?,
             score_green_from: score_green_from?,
+        })
+    })
+}
+
+pub(super) fn carry_over(
+    request: pb::CarryOverObjectiveRequest,
+) -> Result<CarryOver, ServiceError> {
+    let mut violations = Violations::default();
+    let source = violations.check(if request.name.is_empty() {
+        Err(FieldViolation::required("name"))
+    } else {
+        parse_field::<ObjectiveName>("name", &request.name)
+    });
+    let cycle = violations.check(if request.cycle.is_empty() {
+        Err(FieldViolation::required("cycle"))
+    } else {
+        parse_field::<CycleName>("cycle", &request.cycle)
+    });
+    if let (Some(source), Some(cycle)) = (&source, &cycle)
+        && source.tenant != cycle.tenant
+    {
+        violations.add(FieldViolation::new(
+            "cycle",
+            format!("belongs to another tenant than {}", source.tenant()),
+        ));
+    }
+    let objective_id = violations.check(new_id("objective_id", &request.objective_id));
+    let request_id = violations.check(request::request_id(&request.request_id));
+    violations.finish(|| {
+        let source = source?;
+        Some(CarryOver {
+            name: source.tenant().objective(objective_id?),
+            source,
+            cycle: cycle?,
+            request_id: request_id?,
         })
     })
 }

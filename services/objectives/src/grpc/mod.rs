@@ -489,6 +489,17 @@ impl ObjectivesService for ObjectivesGrpc {
         Ok(Response::new(convert::tenant_settings(settings)))
     }
 
+    #[tracing::instrument(skip_all, fields(rpc = "CarryOverObjective", name = %request.get_ref().name))]
+    async fn carry_over_objective(
+        &self,
+        request: Request<pb::CarryOverObjectiveRequest>,
+    ) -> Result<Response<pb::Objective>, Status> {
+        let actor = actor(&request);
+        let carry = convert::carry_over(request.into_inner())?;
+        let objective = self.app.carry_over_objective(carry, &actor).await?;
+        Ok(Response::new(convert::objective(objective)))
+    }
+
     #[tracing::instrument(skip_all, fields(rpc = "GetObjectiveStatus", name = %request.get_ref().name))]
     async fn get_objective_status(
         &self,

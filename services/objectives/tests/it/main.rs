@@ -2,6 +2,7 @@
 //! over gRPC on real PostgreSQL, one fresh database per test.
 
 mod batch;
+mod carry_over;
 mod changes;
 mod check_ins;
 mod clock;
