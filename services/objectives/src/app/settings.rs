@@ -106,8 +106,7 @@ impl ObjectivesApp {
             .unwrap_or_else(|| TenantSettings::defaults(tenant.clone()));
         let stale = || {
             ServiceError::Aborted(format!(
-                "{tenant}/settings changed since they were read (their etag is no longer \
-                 the one given); read them again"
+                "{tenant}/settings changed since they were read; read them again"
             ))
         };
         if update

@@ -113,9 +113,11 @@ async fn audit(stack: &Stack, resource: &str) -> Vec<(String, String, serde_json
 #[tokio::test]
 async fn a_watcher_hears_when_the_pace_falls_behind_with_no_new_value() {
     let (stack, key_result, start) = stack_with_current_key_result().await;
+    // Two replicas judge health again; one publishes the change.
+    let (replica, _) = stack.start_replica().await;
     // Progress exactly 0.95 × the expected progress of a few seconds from now: on track
     // (the default bands: from 0.95 × expected) until then, at risk (from 0.75 ×) after.
-    let behind_from = Utc::now() + TimeDelta::seconds(6);
+    let behind_from = Utc::now() + TimeDelta::seconds(8);
     let progress = Decimal::new(95, 2) * expected_at(start, behind_from);
     record_progress(&stack, &key_result, progress, "pace").await;
     let mut watcher = watch(&stack, &key_result).await;
@@ -160,6 +162,7 @@ async fn a_watcher_hears_when_the_pace_falls_behind_with_no_new_value() {
     assert_eq!(rejudged[0].2["from"], "on_track");
     assert_eq!(rejudged[0].2["to"], "at_risk");
 
+    replica.stop().await.expect("the replica stops cleanly");
     stack.stop().await;
 }
 

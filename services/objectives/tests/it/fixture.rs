@@ -72,6 +72,15 @@ impl Stack {
         self.objectives_client.clone()
     }
 
+    /// Starts another replica of the objectives service on the same database and metrics
+    /// service, with a client of it; stop it before the stack.
+    pub(crate) async fn start_replica(&self) -> (InProcess, ObjectivesServiceClient<Channel>) {
+        let metrics = self.metrics.as_ref().expect("metrics is running");
+        let replica = start_objectives(self.database.url(), &metrics.url()).await;
+        let client = ObjectivesServiceClient::new(replica.channel().unwrap());
+        (replica, client)
+    }
+
     /// Stops the metrics service, as an outage would.
     pub(crate) async fn stop_metrics(&mut self) {
         let metrics = self.metrics.take().expect("metrics is running");

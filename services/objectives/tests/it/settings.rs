@@ -4,7 +4,7 @@
 use devokr_proto::{objectives::v1 as pb, prost_types::FieldMask};
 use tonic::{Code, Request, Status};
 
-use crate::check_ins::{check_in, manual_key_result, record};
+use crate::check_ins::{check_in, manual_key_result, record, status_as_of};
 use crate::fixture::{
     Stack, TENANT, assert_error, dec, fields, from_timestamp, read, timestamp, violated_fields,
     wire,
@@ -283,6 +283,69 @@ async fn the_tenants_pace_bands_judge_every_status() {
         assert_eq!(history.points[0].health(), health);
     }
 
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn every_replica_judges_with_the_settings_changed_on_another() {
+    let stack = Stack::start().await;
+    let (replica, mut replica_client) = stack.start_replica().await;
+    let cycle = stack
+        .create_cycle("hundred-days", "1997-01-01", "1997-04-10", "UTC")
+        .await;
+    let objective = stack.create_objective("growth", &cycle.name).await;
+    let key_result = stack
+        .create_key_result(&objective.name, "half", manual_key_result("0", "100"))
+        .await;
+    record(
+        &stack,
+        &key_result.name,
+        check_in("50", "1997-02-01T00:00:00Z", "half-way"),
+    )
+    .await;
+    let mut status_on_replica = async || {
+        replica_client
+            .get_key_result_status(pb::GetKeyResultStatusRequest {
+                name: key_result.name.clone(),
+                evaluation_time: Some(timestamp(DAY_55)),
+                read_time: None,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    };
+    // The replica follows the outbox a few milliseconds behind: wait for the check-in.
+    let checked_in = status_as_of(&stack, &key_result.name, None, None)
+        .await
+        .version;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let mut status = status_on_replica().await;
+    while status.version < checked_in {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replica missed the check-in"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        status = status_on_replica().await;
+    }
+    // The replica judges with the defaults (0.95: at risk, as worked out above)...
+    assert_eq!(
+        status.health(),
+        pb::Health::AtRisk,
+        "{}",
+        status.explanation
+    );
+    // ...and with 0.9 (on track) soon after another replica changed them.
+    set_on_track_ratio(&stack, "0.9").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while status_on_replica().await.health() != pb::Health::OnTrack {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replica still judges with the old pace bands"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    replica.stop().await.expect("the replica stops cleanly");
     stack.stop().await;
 }
 
