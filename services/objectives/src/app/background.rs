@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use devokr_domain::names::TenantName;
 use devokr_platform::{ServiceResult, server::Migrated};
 
-use super::ObjectivesApp;
+use super::{ObjectivesApp, settings_tenant};
 use crate::store::BoundKeyResult;
 
 /// How often every metric-bound key result is re-read, so a missed change heals.
@@ -200,22 +200,16 @@ async fn follow_outbox(app: ObjectivesApp, shutdown: CancellationToken) {
             };
             match next {
                 Some(Ok(change)) if !change.payload.tenant_settings.is_empty() => {
-                    let tenant = change
-                        .payload
-                        .tenant_settings
-                        .strip_suffix("/settings")
-                        .map(TenantName::parse);
-                    match tenant {
-                        Some(Ok(tenant)) => {
+                    match settings_tenant(&change.payload.tenant_settings) {
+                        Ok(tenant) => {
                             if let Err(error) = app.reload_settings(&tenant).await {
                                 tracing::warn!(%error, %tenant, "cannot reload changed settings");
                                 app.forget_settings();
                             }
                         }
-                        _ => tracing::error!(
-                            settings = change.payload.tenant_settings,
-                            "the outbox names settings of no tenant"
-                        ),
+                        Err(error) => {
+                            tracing::error!(%error, "the outbox names no tenant settings")
+                        }
                     }
                     app.index().applied(change.version);
                 }

@@ -361,6 +361,19 @@ pub struct TenantSettings {
     pub version: i64,
 }
 
+/// The resource name of a tenant's settings.
+pub fn settings_name(tenant: &TenantName) -> String {
+    format!("{tenant}/settings")
+}
+
+/// The tenant whose settings `name` ("tenants/{tenant}/settings") names.
+pub fn settings_tenant(name: &str) -> Result<TenantName, String> {
+    let tenant = name
+        .strip_suffix("/settings")
+        .ok_or_else(|| format!("{name:?} is not a settings name like \"tenants/acme/settings\""))?;
+    TenantName::parse(tenant).map_err(|error| error.to_string())
+}
+
 impl TenantSettings {
     /// The settings of a tenant that never changed them: UTC, Monday weeks, the default
     /// pace and score bands.

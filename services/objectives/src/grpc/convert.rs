@@ -24,7 +24,7 @@ use crate::app::{
     Actor, AuditEvent, CarryOver, CheckIn, CheckInSource, Cycle, HistoryPoint, HypothesisOutcome,
     KeyResult, KeyResultStatus, KeyResultUpdate, Learning, LearningSubject, NewCheckIn, NewCycle,
     NewKeyResult, NewLearning, NewObjective, Objective, ObjectiveFilter, ObjectiveStatus,
-    ObjectiveUpdate, ScoreOverrideFor, TenantSettings, TenantSettingsUpdate, Unit,
+    ObjectiveUpdate, ScoreOverrideFor, TenantSettings, TenantSettingsUpdate, Unit, settings_tenant,
 };
 
 /// Longest description accepted.
@@ -994,18 +994,12 @@ fn split_and(filter: &str) -> Vec<String> {
 
 /// Reads a settings name, `tenants/{tenant}/settings`, as its tenant.
 pub(super) fn settings_name(field: &str, value: &str) -> Result<TenantName, FieldViolation> {
-    let tenant = value.strip_suffix("/settings").ok_or_else(|| {
-        FieldViolation::new(
-            field,
-            format!("{value:?} is not a settings name like \"tenants/acme/settings\""),
-        )
-    })?;
-    parse_field(field, tenant)
+    settings_tenant(value).map_err(|error| FieldViolation::new(field, error))
 }
 
 pub(super) fn tenant_settings(settings: TenantSettings) -> pb::TenantSettings {
     pb::TenantSettings {
-        name: format!("{}/settings", settings.tenant),
+        name: crate::app::settings_name(&settings.tenant),
         time_zone: settings.time_zone.name().to_owned(),
         week_start: match settings.week_start {
             WeekStart::Monday => pb::WeekStart::Monday,

@@ -17,7 +17,7 @@ use super::{
     ObjectivesStore,
     check_ins::{KeyResultChanged, OUTBOX, audit, publish},
 };
-use crate::app::{Actor, TenantSettings};
+use crate::app::{Actor, TenantSettings, settings_name};
 
 /// What watchers were last told of a key result's status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +111,7 @@ impl ObjectivesStore {
             return Ok(None);
         };
         let stored = settings_from_row(&row)?;
-        let name = format!("{}/settings", settings.tenant);
+        let name = settings_name(&settings.tenant);
         audit(
             &mut transaction,
             actor,
