@@ -85,6 +85,7 @@ impl Stack {
         let objectives = devokr_objectives::Config {
             common: common(addresses.objectives),
             metrics_url: service_url(addresses.metrics),
+            rejudge_interval_secs: devokr_objectives::DEFAULT_REJUDGE_INTERVAL_SECS,
         };
         let roadmap = devokr_roadmap::Config {
             common: common(addresses.roadmap),

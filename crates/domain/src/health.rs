@@ -306,6 +306,32 @@ pub enum CurveError {
     },
 }
 
+impl InterimTarget {
+    /// The same point of `to` as this one is of `from`: at the same share of the cycle's time,
+    /// with the same expected progress. Carrying a key result into another cycle keeps its
+    /// curve's shape even when the cycles differ in length (to the microsecond, rounded down).
+    pub fn carried(&self, from: &Cycle, to: &Cycle) -> Self {
+        let span = |cycle: &Cycle| {
+            i128::from(
+                (cycle.end_time() - cycle.start_time())
+                    .num_microseconds()
+                    .expect("a cycle of years 1 to 9999 spans fewer than 2^63 microseconds"),
+            )
+        };
+        let elapsed = i128::from(
+            (self.at.clamp(from.start_time(), from.end_time()) - from.start_time())
+                .num_microseconds()
+                .expect("clamped into the cycle"),
+        );
+        let moved = elapsed * span(to) / span(from).max(1);
+        Self {
+            at: to.start_time()
+                + TimeDelta::microseconds(i64::try_from(moved).expect("at most the span of `to`")),
+            progress: self.progress,
+        }
+    }
+}
+
 impl ExpectedCurve {
     /// A validated curve of interim targets for `cycle`.
     pub fn interim(targets: Vec<InterimTarget>, cycle: &Cycle) -> Result<Self, CurveError> {
@@ -766,6 +792,38 @@ mod tests {
     use crate::progress::MetricTarget;
     use chrono::NaiveDate;
     use chrono_tz::Tz;
+
+    #[test]
+    fn interim_targets_keep_their_share_of_the_cycle_when_carried() {
+        let day = |text: &str| text.parse::<chrono::NaiveDate>().unwrap();
+        let utc = |text: &str| text.parse::<DateTime<Utc>>().unwrap();
+        // Q1 2026 has 90 days and Q2 91: half-way through Q1 (day 45, Feb 15 00:00) is
+        // half-way through Q2, 45.5 days after Apr 1, May 16 12:00.
+        let q1 = Cycle::new(day("2026-01-01"), day("2026-03-31"), chrono_tz::UTC).unwrap();
+        let q2 = Cycle::new(day("2026-04-01"), day("2026-06-30"), chrono_tz::UTC).unwrap();
+        let half = InterimTarget {
+            at: utc("2026-02-15T00:00:00Z"),
+            progress: Decimal::new(4, 1),
+        };
+        assert_eq!(
+            half.carried(&q1, &q2),
+            InterimTarget {
+                at: utc("2026-05-16T12:00:00Z"),
+                progress: Decimal::new(4, 1),
+            }
+        );
+        // The ends stay the ends; from a longer cycle to a shorter one too.
+        let start = InterimTarget {
+            at: q2.start_time(),
+            progress: Decimal::ZERO,
+        };
+        assert_eq!(start.carried(&q2, &q1).at, q1.start_time());
+        let end = InterimTarget {
+            at: q2.end_time(),
+            progress: Decimal::ONE,
+        };
+        assert_eq!(end.carried(&q2, &q1).at, q1.end_time());
+    }
 
     fn dec(s: &str) -> Decimal {
         parse_decimal(s).unwrap()

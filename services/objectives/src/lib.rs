@@ -26,6 +26,9 @@ const OUTBOX_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_mill
 const OUTBOX_PRUNE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 const OUTBOX_RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
+/// How often, in seconds, health is judged again by default.
+pub const DEFAULT_REJUDGE_INTERVAL_SECS: f64 = 60.0;
+
 /// Configuration of the objectives service, from flags and environment.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -43,6 +46,11 @@ pub struct Config {
         default_value = "http://127.0.0.1:50052"
     )]
     pub metrics_url: String,
+    /// How often, in seconds, every key result's health is judged again, so that watchers
+    /// hear of health that changed with the clock alone (a cycle that ended, a pace fallen
+    /// behind).
+    #[arg(long, env = "OBJECTIVES_REJUDGE_INTERVAL_SECS", default_value_t = DEFAULT_REJUDGE_INTERVAL_SECS)]
+    pub rejudge_interval_secs: f64,
 }
 
 impl ServiceConfig for Config {
@@ -58,6 +66,15 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let metrics_channel = devokr_platform::client::lazy_channel(&config.metrics_url)?;
+    let rejudge_interval = std::time::Duration::try_from_secs_f64(config.rejudge_interval_secs)
+        .ok()
+        .filter(|interval| !interval.is_zero())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "the re-judge interval must be a positive number of seconds, got {}",
+                config.rejudge_interval_secs
+            )
+        })?;
     // Background work stops with the service.
     let background = shutdown.child_token();
     devokr_platform::server::serve_with_database(
@@ -79,7 +96,7 @@ pub async fn run(
                 peers::MetricsClient::new(metrics_channel),
                 feed,
             );
-            app::spawn_background(&app, &background, migrated);
+            app::spawn_background(&app, &background, migrated, rejudge_interval);
             Ok(tonic::service::Routes::new(ObjectivesServiceServer::new(
                 grpc::ObjectivesGrpc::new(app, background),
             )))

@@ -1,5 +1,6 @@
-//! What the objectives service does on its own: keep the status index in step with the
-//! outbox, and keep metric-bound key results in step with the metrics service.
+//! What the objectives service does on its own: keep the status index and the tenant
+//! settings in step with the outbox, keep metric-bound key results in step with the metrics
+//! service, and tell watchers of health that changed with the clock.
 
 use std::time::Duration;
 
@@ -9,14 +10,20 @@ use tokio_util::sync::CancellationToken;
 use devokr_domain::names::TenantName;
 use devokr_platform::{ServiceResult, server::Migrated};
 
-use super::ObjectivesApp;
+use super::{ObjectivesApp, settings_tenant};
 use crate::store::BoundKeyResult;
 
 /// How often every metric-bound key result is re-read, so a missed change heals.
 const RESYNC_INTERVAL: Duration = Duration::from_secs(300);
 
 /// Starts the background tasks once the schema is migrated; they stop when `shutdown` fires.
-pub fn spawn_background(app: &ObjectivesApp, shutdown: &CancellationToken, migrated: Migrated) {
+/// Health is judged again every `rejudge_interval`.
+pub fn spawn_background(
+    app: &ObjectivesApp,
+    shutdown: &CancellationToken,
+    migrated: Migrated,
+    rejudge_interval: Duration,
+) {
     let (app, shutdown) = (app.clone(), shutdown.clone());
     tokio::spawn(async move {
         tokio::select! {
@@ -24,6 +31,11 @@ pub fn spawn_background(app: &ObjectivesApp, shutdown: &CancellationToken, migra
             () = migrated.wait() => {}
         }
         tokio::spawn(follow_outbox(app.clone(), shutdown.clone()));
+        tokio::spawn(rejudge_health(
+            app.clone(),
+            shutdown.clone(),
+            rejudge_interval,
+        ));
         tokio::spawn(resync_metrics(app.clone(), shutdown.clone()));
         tokio::spawn(watch_metrics_availability(app.clone(), shutdown.clone()));
         tokio::spawn(follow_metric_changes(app, shutdown));
@@ -176,8 +188,9 @@ async fn follow_outbox(app: ObjectivesApp, shutdown: CancellationToken) {
             }
         };
         // Changes made before this subscription are loaded on demand, fresh: the index
-        // starts over, and counts everything up to here as applied.
+        // and the settings start over, and count everything up to here as applied.
         app.index().clear();
+        app.forget_settings();
         app.index().applied(changes.position());
         let mut changes = std::pin::pin!(changes);
         loop {
@@ -186,6 +199,20 @@ async fn follow_outbox(app: ObjectivesApp, shutdown: CancellationToken) {
                 next = changes.next() => next,
             };
             match next {
+                Some(Ok(change)) if !change.payload.tenant_settings.is_empty() => {
+                    match settings_tenant(&change.payload.tenant_settings) {
+                        Ok(tenant) => {
+                            if let Err(error) = app.reload_settings(&tenant).await {
+                                tracing::warn!(%error, %tenant, "cannot reload changed settings");
+                                app.forget_settings();
+                            }
+                        }
+                        Err(error) => {
+                            tracing::error!(%error, "the outbox names no tenant settings")
+                        }
+                    }
+                    app.index().applied(change.version);
+                }
                 Some(Ok(change)) => {
                     match change.payload.key_result.parse() {
                         Ok(name) => {
@@ -213,6 +240,20 @@ async fn follow_outbox(app: ObjectivesApp, shutdown: CancellationToken) {
                 }
                 None => return,
             }
+        }
+    }
+}
+
+/// Publishes, every `interval`, the statuses whose health changed with the clock alone.
+async fn rejudge_health(app: ObjectivesApp, shutdown: CancellationToken, interval: Duration) {
+    loop {
+        if sleep_or_shutdown(interval, &shutdown).await {
+            return;
+        }
+        match app.rejudge().await {
+            Ok(0) => {}
+            Ok(published) => tracing::debug!(published, "health changed with the clock"),
+            Err(error) => tracing::warn!(%error, "cannot judge health again"),
         }
     }
 }

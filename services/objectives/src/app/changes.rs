@@ -30,7 +30,7 @@ fn deleted(reason: &'static str, resource_type: &str, name: &impl ToString) -> S
 impl ObjectivesApp {
     /// Reads the metric of a bound key result again: a restored key result missed the
     /// refreshes made while it was deleted.
-    async fn refresh_if_bound(&self, name: &KeyResultName) -> ServiceResult<()> {
+    pub(super) async fn refresh_if_bound(&self, name: &KeyResultName) -> ServiceResult<()> {
         let state = self.state(name).await?;
         if let Some(bound) = BoundKeyResult::of(&state.key_result, state.cycle) {
             self.refresh(&bound).await?;

@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use devokr_domain::{
-    calendar::{CycleState, Granularity, ScoreBands, ScoreOverride, bucket_range, current_cycle},
+    calendar::{CycleState, Granularity, ScoreOverride, bucket_range, current_cycle, today},
+    cycle::Cycle as CyclePeriod,
     names::{CycleName, KeyResultName, ObjectiveName, TenantName},
     progress::Progress,
 };
@@ -26,6 +27,15 @@ pub struct HistoryPoint {
     pub value: Option<devokr_domain::Decimal>,
     pub progress: Option<Progress>,
     pub health: devokr_domain::health::Health,
+}
+
+/// The size of the buckets of a key result's history. Weeks start on the tenant's first day
+/// of the week.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryBucket {
+    Day,
+    Week,
+    Month,
 }
 
 /// What a learning is about: an objective or a key result.
@@ -69,7 +79,8 @@ impl ObjectivesApp {
     }
 
     /// Closes an active cycle: scores every key result of its objectives from its progress
-    /// at the cycle's end with the score bands, unless a person overrode it with a reason.
+    /// at the cycle's end with the tenant's score bands, unless a person overrode it with a
+    /// reason.
     pub async fn close_cycle(
         &self,
         name: &CycleName,
@@ -91,7 +102,7 @@ impl ObjectivesApp {
                 ));
             }
         }
-        let bands = ScoreBands::default();
+        let bands = self.settings(&name.tenant).await?.scores;
         let mut scores = Vec::with_capacity(key_results.len());
         for key_result in key_results {
             let manual = overrides
@@ -108,6 +119,7 @@ impl ObjectivesApp {
                     ClosingScore {
                         key_result,
                         score: Some(valid.score()),
+                        band: Some(valid.apply(&bands).band),
                         override_reason: valid.reason().to_owned(),
                     }
                 }
@@ -116,10 +128,11 @@ impl ObjectivesApp {
                         .key_result_status(&key_result, Some(cycle.period.end_time()), None)
                         .await?;
                     let progress = status.progress.map(|progress| progress.clamped);
+                    let score = devokr_domain::calendar::score_at_close(progress, &bands);
                     ClosingScore {
                         key_result,
-                        score: devokr_domain::calendar::score_at_close(progress, &bands)
-                            .map(|score| score.value),
+                        score: score.map(|score| score.value),
+                        band: score.map(|score| score.band),
                         override_reason: String::new(),
                     }
                 }
@@ -143,16 +156,36 @@ impl ObjectivesApp {
         Ok(closed)
     }
 
-    /// The innermost cycle of the tenant that contains now.
+    /// The innermost cycle of the tenant whose days include today in the tenant's time
+    /// zone (whatever zone the cycle's own instants are in).
     pub async fn current_cycle(&self, tenant: &TenantName) -> ServiceResult<Cycle> {
+        let time_zone = self.settings(&tenant.tenant).await?.time_zone;
         let cycles = self.store.cycles(tenant, 0, i64::MAX).await?;
-        let periods: Vec<_> = cycles.iter().map(|cycle| cycle.period).collect();
+        // Each cycle's days read in the tenant's zone: such a cycle holds now exactly when
+        // its days include today there.
+        let periods = cycles
+            .iter()
+            .map(|cycle| {
+                CyclePeriod::new(
+                    cycle.period.start_date(),
+                    cycle.period.end_date(),
+                    time_zone,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| ServiceError::Internal(anyhow::Error::new(error)))?;
         let now = Utc::now();
-        let current = current_cycle(&periods, now)
-            .and_then(|period| cycles.iter().find(|cycle| &cycle.period == period).cloned());
+        let current = current_cycle(&periods, now).and_then(|period| {
+            let index = periods.iter().position(|candidate| candidate == period)?;
+            cycles.get(index).cloned()
+        });
         current.ok_or_else(|| ServiceError::NotFound {
             resource_type: "current cycle",
-            name: format!("{tenant}/cycles (none contains {now})"),
+            name: format!(
+                "{tenant}/cycles (none includes {} in {})",
+                today(now, time_zone),
+                time_zone.name()
+            ),
         })
     }
 
@@ -213,15 +246,22 @@ impl ObjectivesApp {
     }
 
     /// A key result's status at the end of each calendar bucket between `start` and `end`
-    /// (by default its cycle up to now): replayed from the check-ins measured by then.
+    /// (by default its cycle up to now): replayed from the check-ins measured by then, judged
+    /// with the tenant's pace bands.
     pub async fn key_result_history(
         &self,
         name: &KeyResultName,
-        granularity: Granularity,
+        bucket: HistoryBucket,
         start: Option<DateTime<Utc>>,
         end: Option<DateTime<Utc>>,
     ) -> ServiceResult<Vec<HistoryPoint>> {
         let state = self.state(name).await?;
+        let settings = self.settings(&name.tenant).await?;
+        let granularity = match bucket {
+            HistoryBucket::Day => Granularity::Day,
+            HistoryBucket::Week => Granularity::Week(settings.week_start),
+            HistoryBucket::Month => Granularity::Month,
+        };
         let start = start.unwrap_or_else(|| state.cycle.start_time());
         let end = end.unwrap_or_else(|| state.cycle.end_time().min(Utc::now()));
         if end <= start {
@@ -244,7 +284,7 @@ impl ObjectivesApp {
             }
             // Just before the bucket ends, from the values measured by then.
             let at = bucket.1.min(end) - chrono::Duration::microseconds(1);
-            let status = state.status_measured_by(at, &self.pace);
+            let status = state.status_measured_by(at, &settings.pace);
             points.push(HistoryPoint {
                 start: bucket.0.max(start),
                 end: bucket.1.min(end),

@@ -8,7 +8,7 @@ use devokr_domain::{
     Decimal,
     calendar::CycleState,
     check_in::late_check_in,
-    health::{Health, PaceBands, assess_objective},
+    health::{Health, assess_objective},
     names::{CycleName, KeyResultName, ObjectiveName, TenantName},
     progress::weighted_mean,
 };
@@ -25,15 +25,19 @@ use crate::{
 };
 
 mod background;
+mod carry_over;
 mod changes;
+mod clock;
 mod definition;
 mod lifecycle;
 mod model;
+mod settings;
 mod status;
 pub use background::spawn_background;
 pub use definition::{Definition, KeyResultSpec, KindChoice};
-pub use lifecycle::{HistoryPoint, LearningSubject};
+pub use lifecycle::{HistoryBucket, HistoryPoint, LearningSubject};
 pub use model::*;
+use settings::SettingsCache;
 pub use status::{KeyResultState, StatusIndex};
 
 /// The objectives service's use cases.
@@ -41,7 +45,7 @@ pub use status::{KeyResultState, StatusIndex};
 pub struct ObjectivesApp {
     store: ObjectivesStore,
     metrics: MetricsClient,
-    pace: PaceBands,
+    settings: SettingsCache,
     index: StatusIndex,
     feed: ChangeFeed<KeyResultChanged>,
 }
@@ -56,7 +60,7 @@ impl ObjectivesApp {
         Self {
             store,
             metrics,
-            pace: PaceBands::default(),
+            settings: SettingsCache::default(),
             index: StatusIndex::default(),
             feed,
         }
@@ -201,7 +205,7 @@ impl ObjectivesApp {
     }
 
     /// How a key result is doing, judged at `at` (now when `None`) from what was known at
-    /// `read_time` (everything when `None`).
+    /// `read_time` (everything when `None`), with its tenant's pace bands.
     pub async fn key_result_status(
         &self,
         name: &KeyResultName,
@@ -209,7 +213,8 @@ impl ObjectivesApp {
         read_time: Option<DateTime<Utc>>,
     ) -> ServiceResult<KeyResultStatus> {
         let state = self.state(name).await?;
-        Ok(state.status(at.unwrap_or_else(Utc::now), read_time, &self.pace))
+        let settings = self.settings(&name.tenant).await?;
+        Ok(state.status(at.unwrap_or_else(Utc::now), read_time, &settings.pace))
     }
 
     /// The inputs of a key result's status: from the index, or loaded into it.

@@ -1,13 +1,14 @@
 //! The models the objectives service's use cases work on.
 
 use chrono::{DateTime, TimeDelta, Utc};
+use chrono_tz::Tz;
 use devokr_domain::{
     Decimal,
-    calendar::CycleState,
+    calendar::{CycleState, ScoreBands, WeekStart},
     cycle::Cycle as CyclePeriod,
-    health::{Assessment, Health, InterimTarget},
+    health::{Assessment, Health, InterimTarget, PaceBands},
     key_result::{Milestone, ThresholdKeyResult},
-    names::{CycleName, KeyResultName, MetricName, ObjectiveName},
+    names::{CycleName, KeyResultName, MetricName, ObjectiveName, TenantName},
     progress::{Direction, Progress},
     units::Unit,
 };
@@ -104,6 +105,52 @@ pub struct NewKeyResult {
     pub metric: Option<MetricName>,
     pub weight: Decimal,
     pub request_id: Option<Uuid>,
+}
+
+impl NewObjective {
+    /// A copy of `objective`'s definition named `name` in `cycle`: what CarryOverObjective
+    /// creates. Built field by field from the model, so a field added to objectives must be
+    /// decided on here.
+    pub fn carried_over(
+        objective: &Objective,
+        name: ObjectiveName,
+        cycle: CycleName,
+        request_id: Option<Uuid>,
+    ) -> Self {
+        Self {
+            name,
+            display_name: objective.display_name.clone(),
+            description: objective.description.clone(),
+            cycle,
+            request_id,
+        }
+    }
+}
+
+impl NewKeyResult {
+    /// A copy of `key_result`'s definition under the objective `objective` (same id), moved
+    /// from the cycle `from` to `to`: its kind, unit, levels, metric binding and weight, with
+    /// its interim targets at the same share of the new cycle; never its values, score or
+    /// problems.
+    pub fn carried_over(
+        key_result: &KeyResult,
+        objective: &ObjectiveName,
+        from: &CyclePeriod,
+        to: &CyclePeriod,
+    ) -> Self {
+        let mut spec = key_result.definition.spec(key_result.metric.is_some());
+        for target in &mut spec.interim_targets {
+            *target = target.carried(from, to);
+        }
+        Self {
+            name: objective.key_result(key_result.name.key_result.clone()),
+            display_name: key_result.display_name.clone(),
+            spec,
+            metric: key_result.metric.clone(),
+            weight: key_result.weight,
+            request_id: None,
+        }
+    }
 }
 
 /// The fields of an objective an update changes; `None` leaves one as it is.
@@ -311,4 +358,72 @@ pub struct AuditEvent {
     pub resource: String,
     /// What changed, as JSON text.
     pub change: String,
+}
+
+/// How a tenant judges pace and scores, and the calendar it lives by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantSettings {
+    pub tenant: TenantName,
+    /// "Today" and the current cycle follow this zone.
+    pub time_zone: Tz,
+    /// First day of the weeks of history charts.
+    pub week_start: WeekStart,
+    /// Judges every key result's health.
+    pub pace: PaceBands,
+    /// Colours closing scores.
+    pub scores: ScoreBands,
+    /// Counts the changes; 0 for the defaults of a tenant that never changed them.
+    pub version: i64,
+}
+
+/// The resource name of a tenant's settings.
+pub fn settings_name(tenant: &TenantName) -> String {
+    format!("{tenant}/settings")
+}
+
+/// The tenant whose settings `name` ("tenants/{tenant}/settings") names.
+pub fn settings_tenant(name: &str) -> Result<TenantName, String> {
+    let tenant = name
+        .strip_suffix("/settings")
+        .ok_or_else(|| format!("{name:?} is not a settings name like \"tenants/acme/settings\""))?;
+    TenantName::parse(tenant).map_err(|error| error.to_string())
+}
+
+impl TenantSettings {
+    /// The settings of a tenant that never changed them: UTC, Monday weeks, the default
+    /// pace and score bands.
+    pub fn defaults(tenant: TenantName) -> Self {
+        Self {
+            tenant,
+            time_zone: Tz::UTC,
+            week_start: WeekStart::default(),
+            pace: PaceBands::default(),
+            scores: ScoreBands::default(),
+            version: 0,
+        }
+    }
+}
+
+/// The settings an update changes; `None` leaves one as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantSettingsUpdate {
+    pub tenant: TenantName,
+    /// The version the caller's etag quotes; `None` when it sent none.
+    pub version: Option<i64>,
+    pub time_zone: Option<Tz>,
+    pub week_start: Option<WeekStart>,
+    pub on_track_ratio: Option<Decimal>,
+    pub at_risk_ratio: Option<Decimal>,
+    pub score_yellow_from: Option<Decimal>,
+    pub score_green_from: Option<Decimal>,
+}
+
+/// An objective to copy into another cycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarryOver {
+    pub source: ObjectiveName,
+    /// The copy's name (the id chosen or generated).
+    pub name: ObjectiveName,
+    pub cycle: CycleName,
+    pub request_id: Option<Uuid>,
 }

@@ -4,7 +4,7 @@
 use chrono::TimeDelta;
 use devokr_domain::{
     Decimal,
-    calendar::CycleState,
+    calendar::{CycleState, WeekStart},
     cycle::{Cycle as CyclePeriod, parse_time_zone},
     health::Health,
     health::InterimTarget,
@@ -27,10 +27,11 @@ use devokr_proto::{
 };
 
 use crate::app::{
-    Actor, AuditEvent, CheckIn, CheckInSource, Cycle, HistoryPoint, HypothesisOutcome, KeyResult,
-    KeyResultSpec, KeyResultStatus, KeyResultUpdate, KindChoice, Learning, LearningSubject,
-    NewCheckIn, NewCycle, NewKeyResult, NewLearning, NewObjective, Objective, ObjectiveFilter,
-    ObjectiveStatus, ObjectiveUpdate, ScoreOverrideFor,
+    Actor, AuditEvent, CarryOver, CheckIn, CheckInSource, Cycle, HistoryPoint, HypothesisOutcome,
+    KeyResult, KeyResultSpec, KeyResultStatus, KeyResultUpdate, KindChoice, Learning,
+    LearningSubject, NewCheckIn, NewCycle, NewKeyResult, NewLearning, NewObjective, Objective,
+    ObjectiveFilter, ObjectiveStatus, ObjectiveUpdate, ScoreOverrideFor, TenantSettings,
+    TenantSettingsUpdate, settings_tenant,
 };
 
 /// Longest description accepted.
@@ -1446,4 +1447,194 @@ fn split_and(filter: &str) -> Vec<String> {
     }
     terms.push(current);
     terms
+}
+
+/// Reads a settings name, `tenants/{tenant}/settings`, as its tenant.
+pub(super) fn settings_name(field: &str, value: &str) -> Result<TenantName, FieldViolation> {
+    settings_tenant(value).map_err(|error| FieldViolation::new(field, error))
+}
+
+pub(super) fn tenant_settings(settings: TenantSettings) -> pb::TenantSettings {
+    pb::TenantSettings {
+        name: crate::app::settings_name(&settings.tenant),
+        time_zone: settings.time_zone.name().to_owned(),
+        week_start: match settings.week_start {
+            WeekStart::Monday => pb::WeekStart::Monday,
+            WeekStart::Sunday => pb::WeekStart::Sunday,
+        }
+        .into(),
+        on_track_ratio: Some(settings.pace.on_track_ratio.into()),
+        at_risk_ratio: Some(settings.pace.at_risk_ratio.into()),
+        score_yellow_from: Some(settings.scores.red_below().into()),
+        score_green_from: Some(settings.scores.yellow_below().into()),
+        etag: etag(settings.version),
+    }
+}
+
+/// Settings fields UpdateTenantSettings changes.
+const SETTINGS_UPDATABLE: &[&str] = &[
+    "time_zone",
+    "week_start",
+    "on_track_ratio",
+    "at_risk_ratio",
+    "score_yellow_from",
+    "score_green_from",
+];
+/// Settings fields set by the service only.
+const SETTINGS_OUTPUT_ONLY: &[&str] = &["name", "etag"];
+
+/// A decimal setting within `range`, described for the caller by `range_text`.
+fn setting(
+    paths: &[&str],
+    field: &str,
+    value: Option<&devokr_proto::common::v1::Decimal>,
+    within: impl Fn(Decimal) -> bool,
+    range_text: &str,
+) -> Result<Option<Decimal>, FieldViolation> {
+    if !paths.contains(&field) {
+        return Ok(None);
+    }
+    let path = format!("settings.{field}");
+    let value = decimal(&path, value)?;
+    if within(value) {
+        Ok(Some(value))
+    } else {
+        Err(FieldViolation::new(
+            path,
+            format!("must be {range_text}, got {value}"),
+        ))
+    }
+}
+
+pub(super) fn tenant_settings_update(
+    request: pb::UpdateTenantSettingsRequest,
+) -> Result<TenantSettingsUpdate, ServiceError> {
+    let mut violations = Violations::default();
+    let settings = request.settings.unwrap_or_default();
+    let tenant = violations.check(if settings.name.is_empty() {
+        Err(FieldViolation::required("settings.name"))
+    } else {
+        settings_name("settings.name", &settings.name)
+    });
+    let version = version_of_etag("settings.etag", &settings.etag)?;
+    let paths = violations.check(mask_paths(
+        request.update_mask.as_ref(),
+        SETTINGS_UPDATABLE,
+        &[],
+        SETTINGS_OUTPUT_ONLY,
+        |field| match field {
+            "time_zone" => !settings.time_zone.is_empty(),
+            "week_start" => settings.week_start != 0,
+            "on_track_ratio" => settings.on_track_ratio.is_some(),
+            "at_risk_ratio" => settings.at_risk_ratio.is_some(),
+            "score_yellow_from" => settings.score_yellow_from.is_some(),
+            "score_green_from" => settings.score_green_from.is_some(),
+            _ => false,
+        },
+    ));
+    let paths = paths.unwrap_or_default();
+    let time_zone = if paths.contains(&"time_zone") {
+        violations.check(
+            parse_time_zone(&settings.time_zone)
+                .map(Some)
+                .map_err(|error| FieldViolation::new("settings.time_zone", error.to_string())),
+        )
+    } else {
+        Some(None)
+    };
+    let week_start = if paths.contains(&"week_start") {
+        violations.check(match pb::WeekStart::try_from(settings.week_start) {
+            Ok(pb::WeekStart::Unspecified | pb::WeekStart::Monday) => Ok(Some(WeekStart::Monday)),
+            Ok(pb::WeekStart::Sunday) => Ok(Some(WeekStart::Sunday)),
+            Err(_) => Err(FieldViolation::new(
+                "settings.week_start",
+                format!("{} is not a week start", settings.week_start),
+            )),
+        })
+    } else {
+        Some(None)
+    };
+    let ratio = |value: Decimal| Decimal::ZERO < value && value <= Decimal::ONE;
+    let score = |value: Decimal| (Decimal::ZERO..=Decimal::ONE).contains(&value);
+    let on_track_ratio = violations.check(setting(
+        &paths,
+        "on_track_ratio",
+        settings.on_track_ratio.as_ref(),
+        ratio,
+        "above 0 and at most 1",
+    ));
+    let at_risk_ratio = violations.check(setting(
+        &paths,
+        "at_risk_ratio",
+        settings.at_risk_ratio.as_ref(),
+        ratio,
+        "above 0 and at most 1",
+    ));
+    let score_yellow_from = violations.check(setting(
+        &paths,
+        "score_yellow_from",
+        settings.score_yellow_from.as_ref(),
+        score,
+        "from 0 to 1",
+    ));
+    let score_green_from = violations.check(setting(
+        &paths,
+        "score_green_from",
+        settings.score_green_from.as_ref(),
+        score,
+        "from 0 to 1",
+    ));
+    if changes_nothing(&paths, &request.update_mask) {
+        violations.add(FieldViolation::new(
+            "update_mask",
+            "is absent and no updatable field is set",
+        ));
+    }
+    violations.finish(|| {
+        Some(TenantSettingsUpdate {
+            tenant: tenant?,
+            version,
+            time_zone: time_zone?,
+            week_start: week_start?,
+            on_track_ratio: on_track_ratio?,
+            at_risk_ratio: at_risk_ratio?,
+            score_yellow_from: score_yellow_from?,
+            score_green_from: score_green_from?,
+        })
+    })
+}
+
+pub(super) fn carry_over(
+    request: pb::CarryOverObjectiveRequest,
+) -> Result<CarryOver, ServiceError> {
+    let mut violations = Violations::default();
+    let source = violations.check(if request.name.is_empty() {
+        Err(FieldViolation::required("name"))
+    } else {
+        parse_field::<ObjectiveName>("name", &request.name)
+    });
+    let cycle = violations.check(if request.cycle.is_empty() {
+        Err(FieldViolation::required("cycle"))
+    } else {
+        parse_field::<CycleName>("cycle", &request.cycle)
+    });
+    if let (Some(source), Some(cycle)) = (&source, &cycle)
+        && source.tenant != cycle.tenant
+    {
+        violations.add(FieldViolation::new(
+            "cycle",
+            format!("belongs to another tenant than {}", source.tenant()),
+        ));
+    }
+    let objective_id = violations.check(new_id("objective_id", &request.objective_id));
+    let request_id = violations.check(request::request_id(&request.request_id));
+    violations.finish(|| {
+        let source = source?;
+        Some(CarryOver {
+            name: source.tenant().objective(objective_id?),
+            source,
+            cycle: cycle?,
+            request_id: request_id?,
+        })
+    })
 }

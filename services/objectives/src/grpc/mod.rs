@@ -4,10 +4,7 @@
 mod convert;
 mod watch;
 
-use devokr_domain::{
-    calendar::{Granularity, WeekStart},
-    names::{CycleName, KeyResultName, ObjectiveName, TenantName},
-};
+use devokr_domain::names::{CycleName, KeyResultName, ObjectiveName, TenantName};
 use devokr_platform::{ServiceError, paging::PageRequest};
 use devokr_proto::{
     convert::optional_instant,
@@ -16,7 +13,7 @@ use devokr_proto::{
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use crate::app::{Actor, ObjectivesApp};
+use crate::app::{Actor, HistoryBucket, ObjectivesApp};
 
 /// The `ObjectivesService` implementation.
 #[derive(Debug, Clone)]
@@ -165,15 +162,14 @@ impl ObjectivesService for ObjectivesGrpc {
             .map_err(ServiceError::from)?;
         let end =
             optional_instant("end_time", request.end_time.as_ref()).map_err(ServiceError::from)?;
-        let week_start = WeekStart::Monday;
-        let granularity = match pb::Granularity::try_from(request.granularity) {
-            Ok(pb::Granularity::Week) => Granularity::Week(week_start),
-            Ok(pb::Granularity::Month) => Granularity::Month,
-            Ok(pb::Granularity::Day | pb::Granularity::Unspecified) | Err(_) => Granularity::Day,
+        let bucket = match pb::Granularity::try_from(request.granularity) {
+            Ok(pb::Granularity::Week) => HistoryBucket::Week,
+            Ok(pb::Granularity::Month) => HistoryBucket::Month,
+            Ok(pb::Granularity::Day | pb::Granularity::Unspecified) | Err(_) => HistoryBucket::Day,
         };
         let points = self
             .app
-            .key_result_history(&name, granularity, start, end)
+            .key_result_history(&name, bucket, start, end)
             .await?;
         Ok(Response::new(pb::ListKeyResultHistoryResponse {
             points: points.into_iter().map(convert::history_point).collect(),
@@ -469,6 +465,39 @@ impl ObjectivesService for ObjectivesGrpc {
         let name: KeyResultName = convert::name("name", &request.get_ref().name)?;
         let key_result = self.app.undelete_key_result(&name, &actor).await?;
         Ok(Response::new(convert::key_result(key_result)))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "GetTenantSettings", name = %request.get_ref().name))]
+    async fn get_tenant_settings(
+        &self,
+        request: Request<pb::GetTenantSettingsRequest>,
+    ) -> Result<Response<pb::TenantSettings>, Status> {
+        let tenant =
+            convert::settings_name("name", &request.get_ref().name).map_err(ServiceError::from)?;
+        let settings = self.app.tenant_settings(&tenant).await?;
+        Ok(Response::new(convert::tenant_settings(settings)))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "UpdateTenantSettings"))]
+    async fn update_tenant_settings(
+        &self,
+        request: Request<pb::UpdateTenantSettingsRequest>,
+    ) -> Result<Response<pb::TenantSettings>, Status> {
+        let actor = actor(&request);
+        let update = convert::tenant_settings_update(request.into_inner())?;
+        let settings = self.app.update_tenant_settings(update, &actor).await?;
+        Ok(Response::new(convert::tenant_settings(settings)))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "CarryOverObjective", name = %request.get_ref().name))]
+    async fn carry_over_objective(
+        &self,
+        request: Request<pb::CarryOverObjectiveRequest>,
+    ) -> Result<Response<pb::Objective>, Status> {
+        let actor = actor(&request);
+        let carry = convert::carry_over(request.into_inner())?;
+        let objective = self.app.carry_over_objective(carry, &actor).await?;
+        Ok(Response::new(convert::objective(objective)))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "GetObjectiveStatus", name = %request.get_ref().name))]

@@ -19,10 +19,10 @@ use crate::app::{Actor, CheckIn, CheckInSource, KeyResult, KeyResultState, NewCh
 pub const OUTBOX: &str = "objectives.outbox";
 
 /// What the outbox says changed: a key result, with where it sits, so watchers of an
-/// objective or a cycle can tell it is theirs without a look-up.
+/// objective or a cycle can tell it is theirs without a look-up; or a tenant's settings.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct KeyResultChanged {
-    /// The key result's resource name.
+    /// The key result's resource name; empty for a change of settings.
     #[prost(string, tag = "1")]
     pub key_result: String,
     /// Its cycle's resource name.
@@ -31,6 +31,10 @@ pub struct KeyResultChanged {
     /// The key result was deleted.
     #[prost(bool, tag = "3")]
     pub removed: bool,
+    /// The name of the tenant settings that changed ("tenants/{tenant}/settings"); every
+    /// replica reloads them, since they judge every status of the tenant.
+    #[prost(string, tag = "4")]
+    pub tenant_settings: String,
 }
 
 /// A metric's value over a key result's cycle, in the key result's unit.
@@ -465,12 +469,15 @@ pub(super) async fn publish(
         key_result: key_result.to_string(),
         cycle: key_result.tenant().cycle(cycle).to_string(),
         removed,
+        tenant_settings: String::new(),
     };
     let version = outbox::append(&mut *connection, OUTBOX, &key_result.tenant, &change)
         .await
         .map_err(classify)?;
+    // Watchers are told the status as of now; its health is judged again from here.
     sqlx::query(
-        "update objectives.key_result set status_version = $4
+        "update objectives.key_result
+         set status_version = $4, status_time = now(), published_health = null
          where tenant = $1 and objective_id = $2 and key_result_id = $3",
     )
     .bind(&key_result.tenant)

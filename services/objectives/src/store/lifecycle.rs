@@ -2,7 +2,7 @@
 
 use devokr_domain::{
     Decimal,
-    calendar::CycleState,
+    calendar::{CycleState, ScoreBand},
     names::{CycleName, KeyResultName, TenantName},
 };
 use devokr_platform::{ServiceError, ServiceResult, db::classify};
@@ -16,11 +16,13 @@ use super::{
 };
 use crate::app::{Actor, AuditEvent, Cycle, HypothesisOutcome, Learning, NewLearning};
 
-/// A key result's closing score, with the reason when a person set it.
+/// A key result's closing score and its colour in the tenant's bands, with the reason when a
+/// person set it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClosingScore {
     pub key_result: KeyResultName,
     pub score: Option<Decimal>,
+    pub band: Option<ScoreBand>,
     pub override_reason: String,
 }
 
@@ -95,6 +97,7 @@ impl ObjectivesStore {
                 "scores": scores.iter().map(|score| json!({
                     "keyResult": score.key_result.to_string(),
                     "score": score.score.map(|value| value.to_string()),
+                    "band": score.band.map(band_text),
                     "overrideReason": score.override_reason,
                 })).collect::<Vec<_>>(),
             }),
@@ -217,6 +220,14 @@ impl ObjectivesStore {
             })
         })
         .collect()
+    }
+}
+
+fn band_text(band: ScoreBand) -> &'static str {
+    match band {
+        ScoreBand::Red => "red",
+        ScoreBand::Yellow => "yellow",
+        ScoreBand::Green => "green",
     }
 }
 

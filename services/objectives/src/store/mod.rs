@@ -10,11 +10,12 @@ use devokr_platform::{
     ServiceError, ServiceResult,
     db::{classify, classify_insert},
 };
-use sqlx::{PgPool, Row, postgres::PgRow};
+use sqlx::{PgConnection, PgPool, Row, postgres::PgRow};
 use uuid::Uuid;
 
 use crate::app::{
-    Cycle, Definition, KeyResult, NewCycle, NewKeyResult, NewObjective, Objective, ObjectiveFilter,
+    Actor, Cycle, Definition, KeyResult, NewCycle, NewKeyResult, NewObjective, Objective,
+    ObjectiveFilter,
 };
 
 /// The objectives service's migrations; `sqlx.toml` keeps their table in the `objectives` schema.
@@ -82,11 +83,13 @@ mod changes;
 mod check_ins;
 mod definition;
 mod lifecycle;
+mod settings;
 pub use changes::{KeyResultValues, ObjectiveValues};
 pub use check_ins::{BoundKeyResult, KeyResultChanged, MetricReading, OUTBOX};
 pub use definition::definition_json;
 use definition::{DefinitionColumns, definition_columns, definition_from_row};
 pub use lifecycle::ClosingScore;
+pub use settings::{HealthVerdict, PublishedHealth};
 
 /// The objectives service's database.
 #[derive(Debug, Clone)]
@@ -164,33 +167,76 @@ impl ObjectivesStore {
 
     /// Inserts an objective; with a request id already used, returns the one it created.
     pub async fn insert_objective(&self, new: &NewObjective) -> ServiceResult<Objective> {
-        let inserted = sqlx::query(
-            "insert into objectives.objective
-                 (tenant, objective_id, display_name, description, cycle_id, request_id)
-             values ($1, $2, $3, $4, $5, $6)
-             on conflict (tenant, request_id) do nothing
-             returning tenant, objective_id, seq, display_name, description, cycle_id, version,
-                       create_time, update_time, delete_time",
-        )
-        .bind(&new.name.tenant)
-        .bind(&new.name.objective)
-        .bind(&new.display_name)
-        .bind(&new.description)
-        .bind(&new.cycle.cycle)
-        .bind(new.request_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|error| classify_insert(error, "objective", &new.name))?;
-        let row = match inserted {
-            Some(row) => row,
-            None => sqlx::query(select_objective!("where tenant = $1 and request_id = $2"))
-                .bind(&new.name.tenant)
-                .bind(new.request_id)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(classify)?,
-        };
+        let mut connection = self.pool.acquire().await.map_err(classify)?;
+        match insert_objective_row(&mut connection, new).await? {
+            Some(objective) => Ok(objective),
+            None => self.created_objective(new).await,
+        }
+    }
+
+    /// The objective a create with `new`'s request id made.
+    async fn created_objective(&self, new: &NewObjective) -> ServiceResult<Objective> {
+        let row = sqlx::query(select_objective!("where tenant = $1 and request_id = $2"))
+            .bind(&new.name.tenant)
+            .bind(new.request_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(classify)?;
         objective_from_row(&row)
+    }
+
+    /// The objective a create (or carry-over) with `request_id` made, if any.
+    pub async fn objective_by_request_id(
+        &self,
+        tenant: &TenantName,
+        request_id: Uuid,
+    ) -> ServiceResult<Option<Objective>> {
+        sqlx::query(select_objective!("where tenant = $1 and request_id = $2"))
+            .bind(&tenant.tenant)
+            .bind(request_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify)?
+            .map(|row| objective_from_row(&row))
+            .transpose()
+    }
+
+    /// Inserts `objective` with `key_results` under it, copied from `source`, publishes each
+    /// key result and audits the copy, in one transaction. With a request id already used,
+    /// returns the objective it created and no key results.
+    pub async fn insert_carried_over(
+        &self,
+        objective: &NewObjective,
+        key_results: &[(NewKeyResult, Definition)],
+        source: &ObjectiveName,
+        actor: &Actor,
+    ) -> ServiceResult<(Objective, Vec<KeyResultName>)> {
+        let mut transaction = self.pool.begin().await.map_err(classify)?;
+        let Some(created) = insert_objective_row(&mut transaction, objective).await? else {
+            drop(transaction);
+            return Ok((self.created_objective(objective).await?, Vec::new()));
+        };
+        let mut names = Vec::with_capacity(key_results.len());
+        for (key_result, definition) in key_results {
+            insert_key_result_row(&mut transaction, key_result, definition).await?;
+            check_ins::publish(&mut transaction, &key_result.name, false).await?;
+            names.push(key_result.name.clone());
+        }
+        check_ins::audit(
+            &mut transaction,
+            actor,
+            &objective.name.tenant(),
+            "CarryOverObjective",
+            &objective.name.to_string(),
+            serde_json::json!({
+                "from": source.to_string(),
+                "cycle": objective.cycle.to_string(),
+                "keyResults": names.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            }),
+        )
+        .await?;
+        transaction.commit().await.map_err(classify)?;
+        Ok((created, names))
     }
 
     pub async fn objective(&self, name: &ObjectiveName) -> ServiceResult<Option<Objective>> {
@@ -239,36 +285,14 @@ impl ObjectivesStore {
         definition: &Definition,
     ) -> ServiceResult<KeyResult> {
         let mut transaction = self.pool.begin().await.map_err(classify)?;
-        let columns = DefinitionColumns::of(definition);
-        let query = sqlx::query(concat!(
-            "insert into objectives.key_result
-                 (tenant, objective_id, key_result_id, display_name, metric, weight, request_id, ",
-            definition_columns!(),
-            ")
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                     $18, $19, $20, $21, $22, $23, $24, $25)
-             on conflict (tenant, request_id) do nothing
-             returning 1"
-        ))
-        .bind(&new.name.tenant)
-        .bind(&new.name.objective)
-        .bind(&new.name.key_result)
-        .bind(&new.display_name)
-        .bind(new.metric.as_ref().map(ToString::to_string))
-        .bind(new.weight)
-        .bind(new.request_id);
-        let inserted = columns
-            .bind(query)
-            .fetch_optional(&mut *transaction)
-            .await
-            .map_err(|error| classify_insert(error, "key result", &new.name))?;
+        let inserted = insert_key_result_row(&mut transaction, new, definition).await?;
         // A new key result joins the watches of its objective and cycle.
-        if inserted.is_some() {
+        if inserted {
             check_ins::publish(&mut transaction, &new.name, false).await?;
         }
         transaction.commit().await.map_err(classify)?;
         let stored = match (inserted, new.request_id) {
-            (None, Some(request_id)) => {
+            (false, Some(request_id)) => {
                 self.key_result_by_request_id(&new.name.tenant(), request_id)
                     .await?
             }
@@ -356,6 +380,63 @@ impl ObjectivesStore {
     ) -> ServiceResult<Vec<KeyResult>> {
         self.key_results(objective, 0, i64::MAX).await
     }
+}
+
+/// Inserts an objective row; `None` when its request id was used before.
+async fn insert_objective_row(
+    connection: &mut PgConnection,
+    new: &NewObjective,
+) -> ServiceResult<Option<Objective>> {
+    sqlx::query(
+        "insert into objectives.objective
+             (tenant, objective_id, display_name, description, cycle_id, request_id)
+         values ($1, $2, $3, $4, $5, $6)
+         on conflict (tenant, request_id) do nothing
+         returning tenant, objective_id, seq, display_name, description, cycle_id, version,
+                   create_time, update_time, delete_time",
+    )
+    .bind(&new.name.tenant)
+    .bind(&new.name.objective)
+    .bind(&new.display_name)
+    .bind(&new.description)
+    .bind(&new.cycle.cycle)
+    .bind(new.request_id)
+    .fetch_optional(connection)
+    .await
+    .map_err(|error| classify_insert(error, "objective", &new.name))?
+    .map(|row| objective_from_row(&row))
+    .transpose()
+}
+
+/// Inserts a key result row; false when its request id was used before.
+async fn insert_key_result_row(
+    connection: &mut PgConnection,
+    new: &NewKeyResult,
+    definition: &Definition,
+) -> ServiceResult<bool> {
+    let query = sqlx::query(concat!(
+        "insert into objectives.key_result
+             (tenant, objective_id, key_result_id, display_name, metric, weight, request_id, ",
+        definition_columns!(),
+        ")
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                 $18, $19, $20, $21, $22, $23, $24, $25)
+         on conflict (tenant, request_id) do nothing
+         returning 1"
+    ))
+    .bind(&new.name.tenant)
+    .bind(&new.name.objective)
+    .bind(&new.name.key_result)
+    .bind(&new.display_name)
+    .bind(new.metric.as_ref().map(ToString::to_string))
+    .bind(new.weight)
+    .bind(new.request_id);
+    let inserted = DefinitionColumns::of(definition)
+        .bind(query)
+        .fetch_optional(connection)
+        .await
+        .map_err(|error| classify_insert(error, "key result", &new.name))?;
+    Ok(inserted.is_some())
 }
 
 /// Reads a row; a row that does not make a valid model is a bug (constraints guard it).

@@ -26,6 +26,10 @@ use tonic_types::StatusExt;
 /// The tenant every test works in.
 pub(crate) const TENANT: &str = "tenants/acme";
 
+/// How often the service judges health again: short, so tests of health that changes with
+/// the clock wait little.
+pub(crate) const REJUDGE_INTERVAL_SECS: f64 = 0.5;
+
 /// The metrics and objectives services on one test database.
 pub(crate) struct Stack {
     /// `None` once a test has stopped it.
@@ -66,6 +70,15 @@ impl Stack {
     /// A client of the objectives service.
     pub(crate) fn client(&self) -> ObjectivesServiceClient<Channel> {
         self.objectives_client.clone()
+    }
+
+    /// Starts another replica of the objectives service on the same database and metrics
+    /// service, with a client of it; stop it before the stack.
+    pub(crate) async fn start_replica(&self) -> (InProcess, ObjectivesServiceClient<Channel>) {
+        let metrics = self.metrics.as_ref().expect("metrics is running");
+        let replica = start_objectives(self.database.url(), &metrics.url()).await;
+        let client = ObjectivesServiceClient::new(replica.channel().unwrap());
+        (replica, client)
     }
 
     /// Stops the metrics service, as an outage would.
@@ -235,6 +248,7 @@ async fn start_objectives(database_url: &str, metrics_url: &str) -> InProcess {
     let config = devokr_objectives::Config {
         common: CommonArgs::in_process(any_port(), database_url),
         metrics_url: metrics_url.to_owned(),
+        rejudge_interval_secs: REJUDGE_INTERVAL_SECS,
     };
     start_service(devokr_objectives::SERVICE_NAME, |listener, shutdown| {
         devokr_objectives::run(config, listener, shutdown)

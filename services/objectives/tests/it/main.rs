@@ -2,8 +2,10 @@
 //! over gRPC on real PostgreSQL, one fresh database per test.
 
 mod batch;
+mod carry_over;
 mod changes;
 mod check_ins;
+mod clock;
 mod cycles;
 mod fixture;
 mod guards;
@@ -12,5 +14,6 @@ mod lifecycle;
 mod metric_refresh;
 mod resources;
 mod serving;
+mod settings;
 mod status;
 mod watch;

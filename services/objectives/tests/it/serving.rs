@@ -23,6 +23,7 @@ fn config(database_url: &str) -> devokr_objectives::Config {
     devokr_objectives::Config {
         common: CommonArgs::in_process(([127, 0, 0, 1], 0).into(), database_url),
         metrics_url: "http://127.0.0.1:1".into(),
+        rejudge_interval_secs: devokr_objectives::DEFAULT_REJUDGE_INTERVAL_SECS,
     }
 }
 

@@ -54,6 +54,7 @@ impl Stack {
         let objectives_config = devokr_objectives::Config {
             common: CommonArgs::in_process(any_port(), database.url()),
             metrics_url: metrics.url(),
+            rejudge_interval_secs: devokr_objectives::DEFAULT_REJUDGE_INTERVAL_SECS,
         };
         let objectives = start_service(devokr_objectives::SERVICE_NAME, |listener, shutdown| {
             devokr_objectives::run(objectives_config, listener, shutdown)

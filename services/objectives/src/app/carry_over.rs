@@ -1,0 +1,89 @@
+//! Carrying an objective into another cycle: its definition and its live key results, never
+//! their check-ins, scores or learnings (the Learn step keeps those with the old cycle).
+
+use devokr_domain::calendar::CycleState;
+use devokr_platform::{ServiceError, ServiceResult};
+
+use super::{Actor, CarryOver, Definition, NewKeyResult, NewObjective, Objective, ObjectivesApp};
+
+impl ObjectivesApp {
+    /// Copies an objective and its live key results into another open cycle of the tenant.
+    /// A retry with the same request id returns the first copy. Metric-bound key results stay
+    /// bound and read their metric over the new cycle at once.
+    pub async fn carry_over_objective(
+        &self,
+        carry: CarryOver,
+        actor: &Actor,
+    ) -> ServiceResult<Objective> {
+        if let Some(request_id) = carry.request_id
+            && let Some(created) = self
+                .store
+                .objective_by_request_id(&carry.name.tenant(), request_id)
+                .await?
+        {
+            return Ok(created);
+        }
+        let source = self.get_objective(&carry.source).await?;
+        if source.delete_time.is_some() {
+            return Err(ServiceError::FailedPrecondition {
+                reason: "OBJECTIVE_DELETED",
+                subject: carry.source.to_string(),
+                description: format!("objective {} is deleted; undelete it first", carry.source),
+            });
+        }
+        let Some(cycle) = self.store.cycle(&carry.cycle).await? else {
+            return Err(ServiceError::invalid(
+                "cycle",
+                format!("cycle {:?} does not exist", carry.cycle.to_string()),
+            ));
+        };
+        if source.cycle == carry.cycle {
+            return Err(ServiceError::FailedPrecondition {
+                reason: "SAME_CYCLE",
+                subject: carry.cycle.to_string(),
+                description: format!(
+                    "objective {} is in cycle {} already; carry it into another cycle",
+                    carry.source, carry.cycle
+                ),
+            });
+        }
+        if cycle.state == CycleState::Closed {
+            return Err(ServiceError::FailedPrecondition {
+                reason: "CYCLE_CLOSED",
+                subject: carry.cycle.to_string(),
+                description: format!(
+                    "cycle {} is closed; carry objectives into a cycle that is planning or active",
+                    carry.cycle
+                ),
+            });
+        }
+        let objective = NewObjective::carried_over(
+            &source,
+            carry.name.clone(),
+            carry.cycle.clone(),
+            carry.request_id,
+        );
+        let from = self.get_cycle(&source.cycle).await?.period;
+        // Each copy is checked as CreateKeyResult would check it, against the new cycle.
+        let key_results = self
+            .store
+            .all_key_results(&carry.source)
+            .await?
+            .iter()
+            .map(|key_result| {
+                let new = NewKeyResult::carried_over(key_result, &carry.name, &from, &cycle.period);
+                let definition = Definition::check(&new.spec, &cycle.period)?;
+                Ok((new, definition))
+            })
+            .collect::<ServiceResult<Vec<_>>>()?;
+        let (created, copied) = self
+            .store
+            .insert_carried_over(&objective, &key_results, &carry.source, actor)
+            .await?;
+        for key_result in &copied {
+            self.changed(key_result).await?;
+            self.refresh_if_bound(key_result).await?;
+        }
+        Ok(created)
+    }
+}
