@@ -13,6 +13,7 @@ use crate::{
         TENANT, assert_error, dec, fields, instant, percent_key_result, reference_events,
         violated_fields,
     },
+    kinds::interim,
     metric_refresh::{FIRST_EVENTS, ingest, stack_with_metric},
 };
 
@@ -81,6 +82,10 @@ async fn carrying_over_copies_the_definition_not_the_check_ins_and_is_idempotent
             percent_key_result("20", "60", &metric),
         )
         .await;
+    // 40 % expected half-way through Q1 (90 days): 15 February, day 45.
+    let mut phased = manual_key_result("0", "10");
+    phased.interim_targets = vec![interim("1997-02-15T00:00:00Z", "0.4")];
+    stack.create_key_result(&objective, "phased", phased).await;
     let dropped = stack
         .create_key_result(&objective, "dropped", manual_key_result("0", "1"))
         .await;
@@ -149,7 +154,12 @@ async fn carrying_over_copies_the_definition_not_the_check_ins_and_is_idempotent
         .iter()
         .map(|key_result| key_result.name.rsplit('/').next().unwrap())
         .collect();
-    assert_eq!(ids, ["manual", "activation"]);
+    assert_eq!(ids, ["manual", "activation", "phased"]);
+    // Half-way through Q2 (91 days) is 45.5 days after 1 April: 16 May, 12:00.
+    assert_eq!(
+        copied[2].interim_targets,
+        [interim("1997-05-16T12:00:00Z", "0.4")]
+    );
     for (copied, original) in copied.iter().zip([&manual, &bound]) {
         let id = original.name.rsplit('/').next().unwrap();
         assert_eq!(copied.name, format!("{}/keyResults/{id}", copy.name));

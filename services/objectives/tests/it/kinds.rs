@@ -69,7 +69,7 @@ fn seconds(seconds: i64) -> prost_types::Duration {
     prost_types::Duration { seconds, nanos: 0 }
 }
 
-fn interim(time: &str, progress: &str) -> pb::InterimTarget {
+pub(crate) fn interim(time: &str, progress: &str) -> pb::InterimTarget {
     pb::InterimTarget {
         time: Some(timestamp(time)),
         progress: Some(wire(progress)),
