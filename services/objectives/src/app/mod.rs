@@ -5,12 +5,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use devokr_domain::{
-    Decimal,
     calendar::CycleState,
     check_in::late_check_in,
-    health::{Health, PaceBands, assess_objective},
+    health::PaceBands,
     names::{CycleName, KeyResultName, ObjectiveName, TenantName},
-    progress::weighted_mean,
 };
 use devokr_platform::{
     ServiceError, ServiceResult,
@@ -24,6 +22,7 @@ use crate::{
     store::{BoundKeyResult, KeyResultChanged, MetricReading, ObjectivesStore},
 };
 
+mod alignment;
 mod background;
 mod changes;
 mod lifecycle;
@@ -93,15 +92,19 @@ impl ObjectivesApp {
         Ok(page.page(rows, |row| row.seq))
     }
 
-    /// Creates an objective in an existing cycle of the same tenant.
-    pub async fn create_objective(&self, new: NewObjective) -> ServiceResult<Objective> {
+    /// Creates an objective in an existing cycle of the same tenant, under live parents.
+    pub async fn create_objective(
+        &self,
+        new: NewObjective,
+        actor: &Actor,
+    ) -> ServiceResult<Objective> {
         if self.store.cycle(&new.cycle).await?.is_none() {
             return Err(ServiceError::invalid(
                 "objective.cycle",
                 format!("cycle {:?} does not exist", new.cycle.to_string()),
             ));
         }
-        self.store.insert_objective(&new).await
+        self.store.insert_objective(&new, actor).await
     }
 
     pub async fn get_objective(&self, name: &ObjectiveName) -> ServiceResult<Objective> {
@@ -109,19 +112,6 @@ impl ObjectivesApp {
             .objective(name)
             .await?
             .ok_or_else(|| not_found("objective", name))
-    }
-
-    pub async fn list_objectives(
-        &self,
-        tenant: &TenantName,
-        filter: &ObjectiveFilter,
-        page: &PageRequest,
-    ) -> ServiceResult<Page<Objective>> {
-        let rows = self
-            .store
-            .objectives(tenant, filter, page.after(), page.limit())
-            .await?;
-        Ok(page.page(rows, |row| row.seq))
     }
 
     /// Creates a key result under an existing objective, bound to a metric that the metrics
@@ -229,49 +219,6 @@ impl ObjectivesApp {
                 Ok(None)
             }
         }
-    }
-
-    /// How an objective and each of its key results are doing at `at` (now when `None`).
-    pub async fn objective_status(
-        &self,
-        name: &ObjectiveName,
-        at: Option<DateTime<Utc>>,
-    ) -> ServiceResult<ObjectiveStatus> {
-        let objective = self.get_objective(name).await?;
-        let cycle = self.get_cycle(&objective.cycle).await?;
-        let at = at.unwrap_or_else(Utc::now);
-        let mut statuses = Vec::new();
-        for key_result in self.store.key_result_names_of_objective(name).await? {
-            statuses.push(self.key_result_status(&key_result, Some(at), None).await?);
-        }
-        let weighted: Vec<(Decimal, Decimal)> = statuses
-            .iter()
-            .filter_map(|status| {
-                let progress = status.progress.as_ref()?;
-                Some((status.key_result.weight, progress.clamped))
-            })
-            .collect();
-        // All weights zero means no key result counts toward progress: it is undefined, and
-        // health (judged from the key results themselves) still says how the objective does.
-        let progress = weighted_mean(&weighted).unwrap_or(None);
-        let children: Vec<(Health, Option<Decimal>)> = statuses
-            .iter()
-            .map(|status| {
-                (
-                    status.assessment.health,
-                    status.progress.as_ref().map(|progress| progress.clamped),
-                )
-            })
-            .collect();
-        let assessment = assess_objective(&children, &cycle.period, at);
-        Ok(ObjectiveStatus {
-            objective: objective.name,
-            progress,
-            health: assessment.health,
-            explanation: assessment.explanation,
-            key_results: statuses,
-            evaluation_time: at,
-        })
     }
 
     /// Reads a bound key result's metric over its cycle and records the reading (a new

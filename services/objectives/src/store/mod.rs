@@ -5,6 +5,7 @@ use devokr_domain::{
     Decimal,
     calendar::CycleState,
     cycle::{Cycle as CyclePeriod, parse_time_zone},
+    health::ObjectiveHealthMode,
     names::{CycleName, KeyResultName, MetricName, ObjectiveName, TenantName},
     progress::{Direction, MetricTarget},
 };
@@ -12,11 +13,12 @@ use devokr_platform::{
     ServiceError, ServiceResult,
     db::{classify, classify_insert},
 };
-use sqlx::{PgPool, Row, postgres::PgRow};
+use sqlx::{PgConnection, PgPool, Row, postgres::PgRow};
 use uuid::Uuid;
 
 use crate::app::{
-    Cycle, KeyResult, NewCycle, NewKeyResult, NewObjective, Objective, ObjectiveFilter, Unit,
+    Actor, Alignment, Cycle, KeyResult, NewCycle, NewKeyResult, NewObjective, Objective,
+    ObjectiveFilter, ObjectiveLevel, ObjectiveStage, ProgressDriver, Unit,
 };
 
 /// The objectives service's migrations; `sqlx.toml` keeps their table in the `objectives` schema.
@@ -34,12 +36,23 @@ macro_rules! select_cycle {
     };
 }
 
+/// The columns [`objective_from_row`] reads, with the objective's parents in their order.
+macro_rules! objective_columns {
+    () => {
+        "tenant, objective_id, seq, display_name, description, cycle_id, version, create_time,
+         update_time, delete_time, level, owner_team, stage, progress_driver, health_mode, weight,
+         array(select p.parent_id from objectives.objective_parent p
+               where p.tenant = objective.tenant and p.objective_id = objective.objective_id
+               order by p.position) as parents"
+    };
+}
+
 macro_rules! select_objective {
     ($rest:literal) => {
         concat!(
-            "select tenant, objective_id, seq, display_name, description, cycle_id, version, create_time,
-                    update_time, delete_time
-             from objectives.objective ",
+            "select ",
+            objective_columns!(),
+            " from objectives.objective ",
             $rest
         )
     };
@@ -157,15 +170,22 @@ impl ObjectivesStore {
         .collect()
     }
 
-    /// Inserts an objective; with a request id already used, returns the one it created.
-    pub async fn insert_objective(&self, new: &NewObjective) -> ServiceResult<Objective> {
+    /// Inserts an objective with its parents and audits it; with a request id already used,
+    /// returns the one it created.
+    pub async fn insert_objective(
+        &self,
+        new: &NewObjective,
+        actor: &Actor,
+    ) -> ServiceResult<Objective> {
+        let mut transaction = self.pool.begin().await.map_err(classify)?;
+        let alignment = &new.alignment;
         let inserted = sqlx::query(
             "insert into objectives.objective
-                 (tenant, objective_id, display_name, description, cycle_id, request_id)
-             values ($1, $2, $3, $4, $5, $6)
+                 (tenant, objective_id, display_name, description, cycle_id, request_id, level,
+                  owner_team, stage, progress_driver, health_mode, weight)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
              on conflict (tenant, request_id) do nothing
-             returning tenant, objective_id, seq, display_name, description, cycle_id, version,
-                       create_time, update_time, delete_time",
+             returning 1",
         )
         .bind(&new.name.tenant)
         .bind(&new.name.objective)
@@ -173,19 +193,56 @@ impl ObjectivesStore {
         .bind(&new.description)
         .bind(&new.cycle.cycle)
         .bind(new.request_id)
-        .fetch_optional(&self.pool)
+        .bind(level_text(alignment.level))
+        .bind(&alignment.owner_team)
+        .bind(stage_text(alignment.stage))
+        .bind(driver_text(alignment.progress_driver))
+        .bind(health_mode_text(alignment.health_mode))
+        .bind(alignment.weight)
+        .fetch_optional(&mut *transaction)
         .await
         .map_err(|error| classify_insert(error, "objective", &new.name))?;
-        let row = match inserted {
-            Some(row) => row,
-            None => sqlx::query(select_objective!("where tenant = $1 and request_id = $2"))
+        if inserted.is_none() {
+            drop(transaction);
+            let row = sqlx::query(select_objective!("where tenant = $1 and request_id = $2"))
                 .bind(&new.name.tenant)
                 .bind(new.request_id)
                 .fetch_one(&self.pool)
                 .await
-                .map_err(classify)?,
-        };
-        objective_from_row(&row)
+                .map_err(classify)?;
+            return objective_from_row(&row);
+        }
+        set_parents(&mut transaction, &new.name, &alignment.parents).await?;
+        let objective = objective_in(&mut transaction, &new.name).await?;
+        check_ins::audit(
+            &mut transaction,
+            actor,
+            &new.name.tenant(),
+            "CreateObjective",
+            &new.name.to_string(),
+            objective_change(&objective, &[]),
+        )
+        .await?;
+        transaction.commit().await.map_err(classify)?;
+        Ok(objective)
+    }
+
+    /// The live objectives that name `parent` among their parents, oldest first.
+    pub async fn child_objectives(&self, parent: &ObjectiveName) -> ServiceResult<Vec<Objective>> {
+        sqlx::query(select_objective!(
+            "where tenant = $1 and delete_time is null
+               and objective_id in (select objective_id from objectives.objective_parent
+                                    where tenant = $1 and parent_id = $2)
+             order by seq"
+        ))
+        .bind(&parent.tenant)
+        .bind(&parent.objective)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?
+        .iter()
+        .map(objective_from_row)
+        .collect()
     }
 
     pub async fn objective(&self, name: &ObjectiveName) -> ServiceResult<Option<Objective>> {
@@ -212,6 +269,8 @@ impl ObjectivesStore {
             "where tenant = $1 and seq > $2
                and ($4 or delete_time is null)
                and ($5::text is null or cycle_id = $5)
+               and ($6::text is null or owner_team = $6)
+               and ($7::text is null or stage = $7)
              order by seq limit $3"
         ))
         .bind(&tenant.tenant)
@@ -219,6 +278,8 @@ impl ObjectivesStore {
         .bind(limit)
         .bind(filter.show_deleted)
         .bind(filter.cycle.as_ref().map(|cycle| cycle.cycle.as_str()))
+        .bind(filter.owner_team.as_deref())
+        .bind(filter.stage.map(stage_text))
         .fetch_all(&self.pool)
         .await
         .map_err(classify)?
@@ -348,6 +409,158 @@ impl ObjectivesStore {
     }
 }
 
+/// Replaces the parents of `child` by `parents`, which must be live objectives of its tenant
+/// that do not have `child` among their ancestors. Links are written under a per-tenant lock,
+/// so two concurrent changes cannot close a loop between them.
+async fn set_parents(
+    connection: &mut PgConnection,
+    child: &ObjectiveName,
+    parents: &[ObjectiveName],
+) -> ServiceResult<()> {
+    sqlx::query(
+        "select pg_advisory_xact_lock(hashtextextended('objectives.objective_parent/' || $1, 0))",
+    )
+    .bind(&child.tenant)
+    .execute(&mut *connection)
+    .await
+    .map_err(classify)?;
+    let ids: Vec<&str> = parents
+        .iter()
+        .map(|parent| parent.objective.as_str())
+        .collect();
+    let found: Vec<(String, bool)> = sqlx::query_as(
+        "select objective_id, delete_time is not null from objectives.objective
+         where tenant = $1 and objective_id = any($2)",
+    )
+    .bind(&child.tenant)
+    .bind(&ids)
+    .fetch_all(&mut *connection)
+    .await
+    .map_err(classify)?;
+    for parent in parents {
+        let problem = match found.iter().find(|(id, _)| *id == parent.objective) {
+            None => "does not exist",
+            Some((_, true)) => "is deleted; undelete it first",
+            Some((_, false)) => continue,
+        };
+        return Err(ServiceError::invalid(
+            "objective.parents",
+            format!("parent {parent} {problem}"),
+        ));
+    }
+    // The path up from a new parent that reaches the child closes a loop.
+    let ancestry: Option<Vec<String>> = sqlx::query_scalar(
+        "with recursive up (objective_id, path) as (
+             select parent, array[parent] from unnest($2::text[]) as parent
+             union all
+             select link.parent_id, up.path || link.parent_id
+             from up join objectives.objective_parent link
+               on link.tenant = $1 and link.objective_id = up.objective_id
+             where not link.parent_id = any(up.path)
+         )
+         select path from up where objective_id = $3 order by cardinality(path) limit 1",
+    )
+    .bind(&child.tenant)
+    .bind(&ids)
+    .bind(&child.objective)
+    .fetch_optional(&mut *connection)
+    .await
+    .map_err(classify)?;
+    if let Some(path) = ancestry {
+        let tenant = child.tenant();
+        let chain: Vec<String> = std::iter::once(child.to_string())
+            .chain(path.into_iter().map(|id| tenant.objective(id).to_string()))
+            .collect();
+        return Err(ServiceError::invalid(
+            "objective.parents",
+            format!(
+                "would make {child} its own ancestor: {}; an objective cannot contribute to itself",
+                chain.join(" → ")
+            ),
+        ));
+    }
+    sqlx::query("delete from objectives.objective_parent where tenant = $1 and objective_id = $2")
+        .bind(&child.tenant)
+        .bind(&child.objective)
+        .execute(&mut *connection)
+        .await
+        .map_err(classify)?;
+    sqlx::query(
+        "insert into objectives.objective_parent (tenant, objective_id, parent_id, position)
+         select $1, $2, parent, position from unnest($3::text[]) with ordinality as p (parent, position)",
+    )
+    .bind(&child.tenant)
+    .bind(&child.objective)
+    .bind(&ids)
+    .execute(&mut *connection)
+    .await
+    .map_err(classify)?;
+    Ok(())
+}
+
+/// Reads an objective in the transaction that changed it.
+async fn objective_in(
+    connection: &mut PgConnection,
+    name: &ObjectiveName,
+) -> ServiceResult<Objective> {
+    let row = sqlx::query(select_objective!("where tenant = $1 and objective_id = $2"))
+        .bind(&name.tenant)
+        .bind(&name.objective)
+        .fetch_one(connection)
+        .await
+        .map_err(classify)?;
+    objective_from_row(&row)
+}
+
+/// What the audit log records of an objective's definition, with the fields a change named.
+fn objective_change(objective: &Objective, fields: &[&str]) -> serde_json::Value {
+    let alignment = &objective.alignment;
+    serde_json::json!({
+        "fields": fields,
+        "displayName": objective.display_name,
+        "description": objective.description,
+        "cycle": objective.cycle.to_string(),
+        "level": level_text(alignment.level),
+        "ownerTeam": alignment.owner_team,
+        "stage": stage_text(alignment.stage),
+        "parents": alignment.parents.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "progressDriver": driver_text(alignment.progress_driver),
+        "healthMode": health_mode_text(alignment.health_mode),
+        "weight": alignment.weight.to_string(),
+    })
+}
+
+fn level_text(level: ObjectiveLevel) -> &'static str {
+    match level {
+        ObjectiveLevel::Company => "company",
+        ObjectiveLevel::Team => "team",
+        ObjectiveLevel::Individual => "individual",
+    }
+}
+
+fn stage_text(stage: ObjectiveStage) -> &'static str {
+    match stage {
+        ObjectiveStage::Draft => "draft",
+        ObjectiveStage::Active => "active",
+        ObjectiveStage::Closed => "closed",
+    }
+}
+
+fn driver_text(driver: ProgressDriver) -> &'static str {
+    match driver {
+        ProgressDriver::KeyResults => "key_results",
+        ProgressDriver::ChildObjectives => "child_objectives",
+        ProgressDriver::Both => "both",
+    }
+}
+
+fn health_mode_text(mode: ObjectiveHealthMode) -> &'static str {
+    match mode {
+        ObjectiveHealthMode::Worst => "worst",
+        ObjectiveHealthMode::Weighted => "weighted",
+    }
+}
+
 fn unit_text(unit: Unit) -> &'static str {
     match unit {
         Unit::Percent => "percent",
@@ -400,7 +613,43 @@ fn cycle_from_row(row: &PgRow, prefix: &str) -> ServiceResult<Cycle> {
 fn objective_from_row(row: &PgRow) -> ServiceResult<Objective> {
     read(|| {
         let tenant: String = row.try_get("tenant")?;
+        let alignment = Alignment {
+            level: match row.try_get::<&str, _>("level")? {
+                "company" => ObjectiveLevel::Company,
+                "team" => ObjectiveLevel::Team,
+                "individual" => ObjectiveLevel::Individual,
+                other => anyhow::bail!("unknown objective level {other:?}"),
+            },
+            owner_team: row.try_get("owner_team")?,
+            stage: match row.try_get::<&str, _>("stage")? {
+                "draft" => ObjectiveStage::Draft,
+                "active" => ObjectiveStage::Active,
+                "closed" => ObjectiveStage::Closed,
+                other => anyhow::bail!("unknown objective stage {other:?}"),
+            },
+            parents: row
+                .try_get::<Vec<String>, _>("parents")?
+                .into_iter()
+                .map(|parent| ObjectiveName {
+                    tenant: tenant.clone(),
+                    objective: parent,
+                })
+                .collect(),
+            progress_driver: match row.try_get::<&str, _>("progress_driver")? {
+                "key_results" => ProgressDriver::KeyResults,
+                "child_objectives" => ProgressDriver::ChildObjectives,
+                "both" => ProgressDriver::Both,
+                other => anyhow::bail!("unknown progress driver {other:?}"),
+            },
+            health_mode: match row.try_get::<&str, _>("health_mode")? {
+                "worst" => ObjectiveHealthMode::Worst,
+                "weighted" => ObjectiveHealthMode::Weighted,
+                other => anyhow::bail!("unknown health mode {other:?}"),
+            },
+            weight: row.try_get("weight")?,
+        };
         Ok(Objective {
+            alignment,
             name: ObjectiveName {
                 tenant: tenant.clone(),
                 objective: row.try_get("objective_id")?,

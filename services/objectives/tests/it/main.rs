@@ -1,6 +1,7 @@
 //! Service tests of the objectives service: the real service (and a real metrics service)
 //! over gRPC on real PostgreSQL, one fresh database per test.
 
+mod alignment;
 mod batch;
 mod changes;
 mod check_ins;
