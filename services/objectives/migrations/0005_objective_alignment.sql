@@ -28,3 +28,32 @@ create table objectives.objective_parent (
 );
 
 create index objective_parent_by_parent on objectives.objective_parent (tenant, parent_id);
+
+-- Rollup key results: the value is the sum or mean of child key results' values, recorded as
+-- a 'rollup' check-in whenever a child's value changes.
+create table objectives.key_result_rollup (
+    tenant text not null,
+    objective_id text not null,
+    key_result_id text not null,
+    aggregation text not null check (aggregation in ('sum', 'mean')),
+    primary key (tenant, objective_id, key_result_id),
+    foreign key (tenant, objective_id, key_result_id)
+        references objectives.key_result (tenant, objective_id, key_result_id)
+);
+
+create table objectives.key_result_rollup_child (
+    tenant text not null,
+    objective_id text not null,
+    key_result_id text not null,
+    child_objective_id text not null,
+    child_key_result_id text not null,
+    position integer not null,
+    primary key (tenant, objective_id, key_result_id, child_objective_id, child_key_result_id),
+    foreign key (tenant, objective_id, key_result_id)
+        references objectives.key_result_rollup (tenant, objective_id, key_result_id),
+    foreign key (tenant, child_objective_id, child_key_result_id)
+        references objectives.key_result (tenant, objective_id, key_result_id)
+);
+
+create index key_result_rollup_child_by_child
+    on objectives.key_result_rollup_child (tenant, child_objective_id, child_key_result_id);

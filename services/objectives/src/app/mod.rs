@@ -27,6 +27,7 @@ mod background;
 mod changes;
 mod lifecycle;
 mod model;
+mod rollups;
 mod status;
 pub use background::spawn_background;
 pub use lifecycle::{HistoryPoint, LearningSubject};
@@ -154,8 +155,15 @@ impl ObjectivesApp {
             }
             Err(error) => return Err(error.into()),
         }
+        if let Some(rollup) = &new.rollup {
+            self.check_rollup(&new, rollup).await?;
+        }
         let created = self.store.insert_key_result(&new).await?;
         self.changed(&created.name).await?;
+        // A rollup shows its children's value from the start.
+        if created.rollup.is_some() && self.recompute_rollup(&created.name).await? {
+            self.changed(&created.name).await?;
+        }
         // A bound key result shows its value from the start.
         let cycle = self.state(&created.name).await?.cycle;
         if let Some(bound) = BoundKeyResult::of(&created, cycle) {
@@ -262,11 +270,12 @@ impl ObjectivesApp {
     }
 
     /// After this replica changed a key result: reload it at once (reads see their own
-    /// writes) and wake the outbox tailer (watchers hear of it without waiting for a poll).
+    /// writes), wake the outbox tailer (watchers hear of it without waiting for a poll), and
+    /// bring the rollup key results above it up to date.
     pub(crate) async fn changed(&self, name: &KeyResultName) -> ServiceResult<()> {
         self.reload(name).await?;
         self.feed.notify();
-        Ok(())
+        self.roll_up_from(name).await
     }
 
     /// Records a check-in after checking it against the key result and its cycle.
@@ -288,6 +297,16 @@ impl ObjectivesApp {
                 subject: new.key_result.to_string(),
                 description: format!(
                     "{} takes its values from the metric {metric}; check-ins go to key results without a metric binding",
+                    new.key_result
+                ),
+            });
+        }
+        if state.key_result.rollup.is_some() {
+            return Err(ServiceError::FailedPrecondition {
+                reason: "KEY_RESULT_IS_ROLLUP",
+                subject: new.key_result.to_string(),
+                description: format!(
+                    "{} takes its values from its child key results; check in on them instead",
                     new.key_result
                 ),
             });

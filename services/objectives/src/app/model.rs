@@ -8,6 +8,7 @@ use devokr_domain::{
     health::{Assessment, Health, ObjectiveHealthMode},
     names::{CycleName, KeyResultName, MetricName, ObjectiveName},
     progress::{Direction, MetricTarget, Progress},
+    rollup::RollupAggregation,
 };
 use uuid::Uuid;
 
@@ -165,6 +166,16 @@ pub struct KeyResult {
     pub delete_time: Option<DateTime<Utc>>,
     pub version: i64,
     pub seq: i64,
+    /// Set for a rollup key result, whose value comes from its children.
+    pub rollup: Option<Rollup>,
+}
+
+/// How a rollup key result's value follows its child key results' values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rollup {
+    pub aggregation: RollupAggregation,
+    /// Key results of the same tenant and unit, each once.
+    pub children: Vec<KeyResultName>,
 }
 
 /// A key result to create.
@@ -177,6 +188,7 @@ pub struct NewKeyResult {
     pub metric: Option<MetricName>,
     pub weight: Decimal,
     pub request_id: Option<Uuid>,
+    pub rollup: Option<Rollup>,
 }
 
 /// The fields of an objective an update changes; `None` leaves one as it is.

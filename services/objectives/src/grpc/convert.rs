@@ -10,6 +10,7 @@ use devokr_domain::{
         CycleName, KeyResultName, MetricName, ObjectiveName, TenantName, validate_resource_id,
     },
     progress::{Direction, MetricTarget, PROGRESS_FORMULA_VERSION, Progress, TargetError},
+    rollup::RollupAggregation,
 };
 use devokr_platform::{
     ServiceError,
@@ -24,7 +25,8 @@ use crate::app::{
     Actor, Alignment, AuditEvent, CheckIn, CheckInSource, Cycle, HistoryPoint, HypothesisOutcome,
     KeyResult, KeyResultStatus, KeyResultUpdate, Learning, LearningSubject, NewCheckIn, NewCycle,
     NewKeyResult, NewLearning, NewObjective, Objective, ObjectiveFilter, ObjectiveLevel,
-    ObjectiveStage, ObjectiveStatus, ObjectiveUpdate, ProgressDriver, ScoreOverrideFor, Unit,
+    ObjectiveStage, ObjectiveStatus, ObjectiveUpdate, ProgressDriver, Rollup, ScoreOverrideFor,
+    Unit,
 };
 
 /// Longest description accepted.
@@ -417,6 +419,18 @@ pub(super) fn new_key_result(
             }
         }),
     );
+    let rollup = match (&objective, key_result.rollup.as_ref()) {
+        (Some(objective), Some(wire)) => {
+            violations.check(rollup(&objective.tenant(), wire).map(Some))
+        }
+        (_, None) | (None, _) => Some(None),
+    };
+    if let (Some(Some(_)), Some(Some(_))) = (&rollup, &metric) {
+        violations.add(FieldViolation::new(
+            "key_result.rollup",
+            "a rollup key result takes its value from its children, not from a metric binding",
+        ));
+    }
     violations.finish(|| {
         Some(NewKeyResult {
             name: objective?.key_result(key_result_id?),
@@ -426,7 +440,62 @@ pub(super) fn new_key_result(
             metric: metric?,
             weight: weight?,
             request_id: request_id?,
+            rollup: rollup?,
         })
+    })
+}
+
+/// Most children one rollup key result may have.
+const MAX_ROLLUP_CHILDREN: usize = 100;
+
+/// Reads a rollup of a key result of `tenant`: an aggregation and distinct key results of the
+/// tenant. Whether they exist, are live and share the unit is checked by the use case.
+fn rollup(tenant: &TenantName, rollup: &pb::Rollup) -> Result<Rollup, FieldViolation> {
+    let aggregation = match pb::RollupAggregation::try_from(rollup.aggregation) {
+        Ok(pb::RollupAggregation::Sum) => RollupAggregation::Sum,
+        Ok(pb::RollupAggregation::Mean) => RollupAggregation::Average,
+        Ok(pb::RollupAggregation::Unspecified) | Err(_) => {
+            return Err(FieldViolation::new(
+                "key_result.rollup.aggregation",
+                "is required: ROLLUP_AGGREGATION_SUM or ROLLUP_AGGREGATION_MEAN",
+            ));
+        }
+    };
+    let field = "key_result.rollup.key_results";
+    if rollup.key_results.is_empty() || rollup.key_results.len() > MAX_ROLLUP_CHILDREN {
+        return Err(FieldViolation::new(
+            field,
+            format!(
+                "has {} key results; give 1 to {MAX_ROLLUP_CHILDREN}",
+                rollup.key_results.len()
+            ),
+        ));
+    }
+    let mut children: Vec<KeyResultName> = Vec::with_capacity(rollup.key_results.len());
+    for (index, name) in rollup.key_results.iter().enumerate() {
+        let child: KeyResultName = name.parse().map_err(|error| {
+            FieldViolation::new(
+                field,
+                format!("[{index}] {name:?} is not a key result name: {error}"),
+            )
+        })?;
+        if child.tenant != tenant.tenant {
+            return Err(FieldViolation::new(
+                field,
+                format!("[{index}] {name} belongs to another tenant than {tenant}"),
+            ));
+        }
+        if children.contains(&child) {
+            return Err(FieldViolation::new(
+                field,
+                format!("[{index}] {name} is listed twice"),
+            ));
+        }
+        children.push(child);
+    }
+    Ok(Rollup {
+        aggregation,
+        children,
     })
 }
 
@@ -460,6 +529,14 @@ pub(super) fn key_result(key_result: KeyResult) -> pb::KeyResult {
         score_override_reason: key_result.score_override_reason,
         update_time: Some(timestamp(key_result.update_time)),
         delete_time: key_result.delete_time.map(timestamp),
+        rollup: key_result.rollup.map(|rollup| pb::Rollup {
+            aggregation: match rollup.aggregation {
+                RollupAggregation::Sum => pb::RollupAggregation::Sum,
+                RollupAggregation::Average => pb::RollupAggregation::Mean,
+            }
+            .into(),
+            key_results: rollup.children.iter().map(ToString::to_string).collect(),
+        }),
         ..Default::default()
     }
 }
@@ -852,6 +929,7 @@ const KEY_RESULT_UNSUPPORTED: &[&str] = &[
     "stale_grace",
     "interim_targets",
     "metric_binding",
+    "rollup",
 ];
 /// Key-result fields set by the service only.
 const KEY_RESULT_OUTPUT_ONLY: &[&str] = &[

@@ -80,7 +80,15 @@ macro_rules! select_key_result {
                     c.cycle_id as c_cycle_id, c.seq as c_seq, c.display_name as c_display_name,
                     c.start_date as c_start_date, c.end_date as c_end_date,
                     c.time_zone as c_time_zone, c.version as c_version,
-                    c.create_time as c_create_time, c.state as c_state
+                    c.create_time as c_create_time, c.state as c_state,
+                    (select r.aggregation from objectives.key_result_rollup r
+                     where r.tenant = k.tenant and r.objective_id = k.objective_id
+                       and r.key_result_id = k.key_result_id) as rollup_aggregation,
+                    array(select rc.child_objective_id || '/' || rc.child_key_result_id
+                          from objectives.key_result_rollup_child rc
+                          where rc.tenant = k.tenant and rc.objective_id = k.objective_id
+                            and rc.key_result_id = k.key_result_id
+                          order by rc.position) as rollup_children
              from objectives.key_result k
              join objectives.objective o using (tenant, objective_id)
              join objectives.cycle c on c.tenant = o.tenant and c.cycle_id = o.cycle_id ",
@@ -92,9 +100,11 @@ macro_rules! select_key_result {
 mod changes;
 mod check_ins;
 mod lifecycle;
+mod rollups;
 pub use changes::{KeyResultValues, ObjectiveValues};
 pub use check_ins::{BoundKeyResult, KeyResultChanged, MetricReading, OUTBOX};
 pub use lifecycle::ClosingScore;
+pub use rollups::RollupWrite;
 
 /// The objectives service's database.
 #[derive(Debug, Clone)]
@@ -315,6 +325,9 @@ impl ObjectivesStore {
         .map_err(|error| classify_insert(error, "key result", &new.name))?;
         // A new key result joins the watches of its objective and cycle.
         if inserted.is_some() {
+            if let Some(rollup) = &new.rollup {
+                rollups::insert_rollup(&mut transaction, &new.name, rollup).await?;
+            }
             check_ins::publish(&mut transaction, &new.name, false).await?;
         }
         transaction.commit().await.map_err(classify)?;
@@ -708,6 +721,7 @@ fn key_result_from_row(row: &PgRow) -> ServiceResult<KeyResult> {
             delete_time: row.try_get("delete_time")?,
             version: row.try_get("version")?,
             seq: row.try_get("seq")?,
+            rollup: rollups::rollup_from_row(row)?,
         })
     })
 }

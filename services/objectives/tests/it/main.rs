@@ -11,6 +11,7 @@ mod guards;
 mod lifecycle;
 mod metric_refresh;
 mod resources;
+mod rollups;
 mod serving;
 mod status;
 mod watch;
