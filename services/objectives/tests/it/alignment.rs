@@ -14,7 +14,7 @@ use crate::{
         audited, delete_objective, get_objective, list_objectives, objective_status,
         try_list_objectives, undelete_objective, update_objective,
     },
-    check_ins::{check_in, manual_key_result, record},
+    check_ins::{audit_events, check_in, manual_key_result, record},
     fixture::{Stack, TENANT, assert_error, dec, objective, read, violations, wire},
 };
 
@@ -482,6 +482,18 @@ async fn objective_fields_round_trip_and_parents_are_validated_without_loops() {
         .await
         .unwrap_err();
     assert_error(&missing, Code::NotFound, "RESOURCE_NOT_FOUND");
+    // Creates are audited; refused ones leave no trace.
+    let actions = |events: Vec<(String, String, String, String, Option<String>)>| {
+        events
+            .into_iter()
+            .map(|(_, _, action, _, _)| action)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        actions(audit_events(&stack, &name("a")).await),
+        ["CreateObjective"]
+    );
+    assert!(actions(audit_events(&stack, &name("d")).await).is_empty());
 
     // A deleted parent keeps its link and does not block other changes; re-parenting c
     // under a and o is allowed (no loop), in the order given, and audited with its fields.
