@@ -543,6 +543,56 @@ async fn objective_fields_round_trip_and_parents_are_validated_without_loops() {
     stack.stop().await;
 }
 
+#[tokio::test]
+async fn of_two_concurrent_links_that_close_a_loop_exactly_one_is_made() {
+    let (stack, cycle) = stack_with_cycle().await;
+    // Pairs (a_i, b_i), linked a_i under b_i and b_i under a_i all at the same time: each
+    // link alone is fine, both make a loop. Many pairs make overlapping transactions likely.
+    const PAIRS: usize = 10;
+    for pair in 0..PAIRS {
+        for side in ["a", "b"] {
+            let id = format!("{side}{pair}");
+            create(&stack, &id, objective(&id, &cycle)).await;
+        }
+    }
+    let link = |child: String, parent: String| {
+        update_objective(
+            &stack,
+            pb::Objective {
+                name: name(&child),
+                parents: vec![name(&parent)],
+                ..Default::default()
+            },
+            Some(&["parents"]),
+        )
+    };
+    let links = (0..PAIRS).flat_map(|pair| {
+        [
+            link(format!("a{pair}"), format!("b{pair}")),
+            link(format!("b{pair}"), format!("a{pair}")),
+        ]
+    });
+    let results = futures::future::join_all(links).await;
+    for (pair, results) in results.chunks(2).enumerate() {
+        let refused = match results {
+            [Ok(_), Err(refused)] | [Err(refused), Ok(_)] => refused,
+            other => panic!("pair {pair}: exactly one link is made: {other:?}"),
+        };
+        let said = violations(refused);
+        assert_eq!(said[0].0, "objective.parents");
+        assert!(said[0].1.contains("its own ancestor"), "{said:?}");
+        let a = get_objective(&stack, &name(&format!("a{pair}")))
+            .await
+            .parents;
+        let b = get_objective(&stack, &name(&format!("b{pair}")))
+            .await
+            .parents;
+        assert_eq!(a.len() + b.len(), 1, "pair {pair}: {a:?} {b:?}");
+    }
+
+    stack.stop().await;
+}
+
 /// Every page of ListObjectives with `filter`, `page_size` at a time, running `between` after
 /// the first page; returns the names in order.
 async fn list_in_pages(

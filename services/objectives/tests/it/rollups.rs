@@ -11,6 +11,7 @@ use crate::{
         status_as_of, try_record, value_of,
     },
     fixture::{Stack, assert_error, dec, percent_key_result, read, violations},
+    watch::{Selection, open_watch},
 };
 
 /// A plain-number rollup key result from 0 to 500 of `children` (names).
@@ -98,13 +99,16 @@ async fn rollup_values_follow_check_ins_corrections_and_deletes_of_their_childre
         .name;
     assert_eq!(value(&stack, &upper).await, dec("90"));
     let version = status_as_of(&stack, &total, None, None).await.version;
+    let mut watcher = open_watch(&stack, Selection::KeyResults(vec![total.clone()]), version).await;
 
     // k1 checks in 50: sum 170, mean 85, upper (170 + 50) / 2 = 110, at once.
     record(&stack, &k1, check_in("50", "1997-01-20T00:00:00Z", "k1-b")).await;
     assert_eq!(value(&stack, &total).await, dec("170"));
     assert_eq!(value(&stack, &mean).await, dec("85"));
     assert_eq!(value(&stack, &upper).await, dec("110"));
-    let changed = status_as_of(&stack, &total, None, None).await.version;
+    // Published through the outbox: the watcher of total hears of its new value.
+    let (changed, status) = watcher.next_status().await;
+    assert_eq!(value_of(&status), dec("170"));
     assert!(changed > version, "{changed} after {version}");
 
     // k2's 120 corrected to 100: sum 150, mean 75.
