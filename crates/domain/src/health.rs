@@ -666,15 +666,65 @@ pub struct ObjectiveChild {
     pub weight: Decimal,
 }
 
-/// Health of an objective from its (included) children.
+/// What an objective's children are, for the words of its explanations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ObjectiveChildren {
+    /// Its key results.
+    #[default]
+    KeyResults,
+    /// Its child objectives.
+    ChildObjectives,
+    /// Its key results and its child objectives together.
+    KeyResultsAndChildObjectives,
+}
+
+impl ObjectiveChildren {
+    fn one(self) -> &'static str {
+        match self {
+            Self::KeyResults => "key result",
+            Self::ChildObjectives => "child objective",
+            Self::KeyResultsAndChildObjectives => "child",
+        }
+    }
+
+    fn many(self) -> &'static str {
+        match self {
+            Self::KeyResults => "key results",
+            Self::ChildObjectives => "child objectives",
+            Self::KeyResultsAndChildObjectives => "children",
+        }
+    }
+}
+
+/// Health of an objective from its (included) key results: [`assess_objective_of`] with
+/// [`ObjectiveChildren::KeyResults`].
+pub fn assess_objective_with(
+    children: &[ObjectiveChild],
+    mode: ObjectiveHealthMode,
+    cycle: &Cycle,
+    at: DateTime<Utc>,
+    bands: &PaceBands,
+) -> Result<Assessment, WeightError> {
+    assess_objective_of(
+        children,
+        ObjectiveChildren::KeyResults,
+        mode,
+        cycle,
+        at,
+        bands,
+    )
+}
+
+/// Health of an objective from its (included) children, which are `kinds`.
 ///
 /// [`ObjectiveHealthMode::Worst`] is [`assess_objective`]; weights do not matter there.
 /// [`ObjectiveHealthMode::Weighted`] takes the weighted mean of the children's clamped progress
 /// ([`objective_progress`]: children without progress are left out, bad weights are an error)
 /// and judges it with the rules of [`assess`] on the linear curve: achieved at 1, missed once
 /// the cycle ended, otherwise the pace bands; no data when no child has progress.
-pub fn assess_objective_with(
+pub fn assess_objective_of(
     children: &[ObjectiveChild],
+    kinds: ObjectiveChildren,
     mode: ObjectiveHealthMode,
     cycle: &Cycle,
     at: DateTime<Utc>,
@@ -685,7 +735,7 @@ pub fn assess_objective_with(
             .iter()
             .map(|child| (child.health, child.clamped))
             .collect();
-        return Ok(assess_objective(&pairs, cycle, at));
+        return Ok(worst_of(&pairs, kinds, cycle, at));
     }
     let rollup: Vec<RollupChild> = children
         .iter()
@@ -698,7 +748,7 @@ pub fn assess_objective_with(
     let reading = match objective_progress(&rollup)? {
         Some(progress) => Reading::Value(Progress::from_raw(progress)),
         None => {
-            return Ok(no_data_objective(children.len(), cycle, at));
+            return Ok(no_data_objective(children.len(), kinds, cycle, at));
         }
     };
     let mut assessment = assess_key_result(&reading, cycle, at, bands);
@@ -707,8 +757,9 @@ pub fn assess_objective_with(
         .filter(|child| child.clamped.is_some())
         .count();
     assessment.explanation.push_str(&format!(
-        "; weighted mean of {with_data} of {} key results with data",
-        children.len()
+        "; weighted mean of {with_data} of {} {} with data",
+        children.len(),
+        kinds.many()
     ));
     Ok(assessment)
 }
@@ -729,11 +780,16 @@ fn objective_inputs(
     }
 }
 
-fn no_data_objective(children: usize, cycle: &Cycle, at: DateTime<Utc>) -> Assessment {
+fn no_data_objective(
+    children: usize,
+    kinds: ObjectiveChildren,
+    cycle: &Cycle,
+    at: DateTime<Utc>,
+) -> Assessment {
     let explanation = if children == 0 {
-        "no key results yet".to_owned()
+        format!("no {} yet", kinds.many())
     } else {
-        format!("no key result has data yet (0 of {children})")
+        format!("no {} has data yet (0 of {children})", kinds.one())
     };
     let inputs = objective_inputs(None, cycle, at);
     Assessment {
@@ -753,6 +809,15 @@ pub fn assess_objective(
     cycle: &Cycle,
     at: DateTime<Utc>,
 ) -> Assessment {
+    worst_of(children, ObjectiveChildren::KeyResults, cycle, at)
+}
+
+fn worst_of(
+    children: &[(Health, Option<Decimal>)],
+    kinds: ObjectiveChildren,
+    cycle: &Cycle,
+    at: DateTime<Utc>,
+) -> Assessment {
     let with_data: Vec<&(Health, Option<Decimal>)> = children
         .iter()
         .filter(|(health, _)| *health != Health::NoData)
@@ -762,7 +827,7 @@ pub fn assess_objective(
         .map(|(health, _)| *health)
         .max_by_key(|h| h.severity())
     else {
-        return no_data_objective(children.len(), cycle, at);
+        return no_data_objective(children.len(), kinds, cycle, at);
     };
     let lowest_progress_of_worst = with_data
         .iter()
@@ -777,9 +842,11 @@ pub fn assess_objective(
         health: worst,
         expected_progress: inputs.expected_progress,
         explanation: format!(
-            "worst key result is {worst}{progress_text} ({} of {} key results have data)",
+            "worst {} is {worst}{progress_text} ({} of {} {} have data)",
+            kinds.one(),
             with_data.len(),
-            children.len()
+            children.len(),
+            kinds.many()
         ),
         inputs,
     }
@@ -1064,5 +1131,50 @@ mod tests {
         let empty = assess_objective(&[], &cycle, when);
         assert_eq!(empty.health, Health::NoData);
         assert_eq!(empty.explanation, "no key results yet");
+    }
+
+    #[test]
+    fn explanations_name_the_kind_of_children() {
+        let cycle = q1_1997();
+        let when = at(DAY_55);
+        let child = |health, clamped: &str| ObjectiveChild {
+            health,
+            clamped: Some(dec(clamped)),
+            weight: Decimal::ONE,
+        };
+        let children = [
+            child(Health::OffTrack, "0.2"),
+            child(Health::OnTrack, "0.8"),
+        ];
+        let assess = |kinds, mode| {
+            assess_objective_of(&children, kinds, mode, &cycle, when, &PaceBands::default())
+                .unwrap()
+                .explanation
+        };
+        assert_eq!(
+            assess(
+                ObjectiveChildren::ChildObjectives,
+                ObjectiveHealthMode::Worst
+            ),
+            "worst child objective is off track at progress 0.20 (2 of 2 child objectives have data)"
+        );
+        // Mean (0.2 + 0.8) / 2 = 0.5 against 0.61: at risk (0.4575 <= 0.5 < 0.5795).
+        assert_eq!(
+            assess(
+                ObjectiveChildren::KeyResultsAndChildObjectives,
+                ObjectiveHealthMode::Weighted
+            ),
+            "progress 0.50 against 0.61 expected at day 55 of 90; on track needs 0.58; weighted mean of 2 of 2 children with data"
+        );
+        let none = assess_objective_of(
+            &[],
+            ObjectiveChildren::ChildObjectives,
+            ObjectiveHealthMode::Worst,
+            &cycle,
+            when,
+            &PaceBands::default(),
+        )
+        .unwrap();
+        assert_eq!(none.explanation, "no child objectives yet");
     }
 }

@@ -5,7 +5,8 @@ use devokr_platform::{ServiceError, ServiceResult};
 use serde_json::json;
 
 use super::{
-    Actor, Definition, KeyResult, KeyResultUpdate, Objective, ObjectiveUpdate, ObjectivesApp,
+    Actor, Alignment, Definition, KeyResult, KeyResultUpdate, Objective, ObjectiveUpdate,
+    ObjectivesApp,
 };
 use crate::store::{BoundKeyResult, KeyResultValues, ObjectiveValues, definition_json};
 
@@ -53,25 +54,37 @@ impl ObjectivesApp {
         {
             return Err(stale("objective", &update.name, expected, current.version));
         }
-        let mut fields = Vec::new();
-        if update.display_name.is_some() {
-            fields.push("display_name");
-        }
-        if update.description.is_some() {
-            fields.push("description");
-        }
+        let fields: Vec<&str> = [
+            ("display_name", update.display_name.is_some()),
+            ("description", update.description.is_some()),
+            ("level", update.level.is_some()),
+            ("owner_team", update.owner_team.is_some()),
+            ("stage", update.stage.is_some()),
+            ("parents", update.parents.is_some()),
+            ("progress_driver", update.progress_driver.is_some()),
+            ("health_mode", update.health_mode.is_some()),
+            ("weight", update.weight.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(field, set)| set.then_some(field))
+        .collect();
+        let was = current.alignment;
         let values = ObjectiveValues {
             display_name: update.display_name.unwrap_or(current.display_name),
             description: update.description.unwrap_or(current.description),
+            alignment: Alignment {
+                level: update.level.unwrap_or(was.level),
+                owner_team: update.owner_team.unwrap_or(was.owner_team),
+                stage: update.stage.unwrap_or(was.stage),
+                parents: update.parents.unwrap_or(was.parents),
+                progress_driver: update.progress_driver.unwrap_or(was.progress_driver),
+                health_mode: update.health_mode.unwrap_or(was.health_mode),
+                weight: update.weight.unwrap_or(was.weight),
+            },
         };
-        let change = json!({
-            "fields": fields,
-            "displayName": values.display_name,
-            "description": values.description,
-        });
         // The version read above: a change in between makes this one ABORTED, not lost.
         self.store
-            .update_objective(&update.name, current.version, &values, change, actor)
+            .update_objective(&update.name, current.version, &values, &fields, actor)
             .await
     }
 

@@ -5,12 +5,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use devokr_domain::{
-    Decimal,
     calendar::CycleState,
     check_in::late_check_in,
-    health::{Health, assess_objective},
     names::{CycleName, KeyResultName, ObjectiveName, TenantName},
-    progress::weighted_mean,
 };
 use devokr_platform::{
     ServiceError, ServiceResult,
@@ -24,6 +21,7 @@ use crate::{
     store::{BoundKeyResult, KeyResultChanged, MetricReading, ObjectivesStore},
 };
 
+mod alignment;
 mod background;
 mod carry_over;
 mod changes;
@@ -31,6 +29,7 @@ mod clock;
 mod definition;
 mod lifecycle;
 mod model;
+mod rollups;
 mod settings;
 mod status;
 pub use background::spawn_background;
@@ -99,15 +98,19 @@ impl ObjectivesApp {
         Ok(page.page(rows, |row| row.seq))
     }
 
-    /// Creates an objective in an existing cycle of the same tenant.
-    pub async fn create_objective(&self, new: NewObjective) -> ServiceResult<Objective> {
+    /// Creates an objective in an existing cycle of the same tenant, under live parents.
+    pub async fn create_objective(
+        &self,
+        new: NewObjective,
+        actor: &Actor,
+    ) -> ServiceResult<Objective> {
         if self.store.cycle(&new.cycle).await?.is_none() {
             return Err(ServiceError::invalid(
                 "objective.cycle",
                 format!("cycle {:?} does not exist", new.cycle.to_string()),
             ));
         }
-        self.store.insert_objective(&new).await
+        self.store.insert_objective(&new, actor).await
     }
 
     pub async fn get_objective(&self, name: &ObjectiveName) -> ServiceResult<Objective> {
@@ -115,19 +118,6 @@ impl ObjectivesApp {
             .objective(name)
             .await?
             .ok_or_else(|| not_found("objective", name))
-    }
-
-    pub async fn list_objectives(
-        &self,
-        tenant: &TenantName,
-        filter: &ObjectiveFilter,
-        page: &PageRequest,
-    ) -> ServiceResult<Page<Objective>> {
-        let rows = self
-            .store
-            .objectives(tenant, filter, page.after(), page.limit())
-            .await?;
-        Ok(page.page(rows, |row| row.seq))
     }
 
     /// Creates a key result under an existing objective, bound to a metric that the metrics
@@ -173,8 +163,15 @@ impl ObjectivesApp {
             }
             Err(error) => return Err(error.into()),
         }
+        if let Some(rollup) = &new.rollup {
+            self.check_rollup(&new, rollup).await?;
+        }
         let created = self.store.insert_key_result(&new, &definition).await?;
         self.changed(&created.name).await?;
+        // A rollup shows its children's value from the start.
+        if created.rollup.is_some() && self.recompute_rollup(&created.name).await? {
+            self.changed(&created.name).await?;
+        }
         // A bound key result shows its value from the start.
         let cycle = self.state(&created.name).await?.cycle;
         if let Some(bound) = BoundKeyResult::of(&created, cycle) {
@@ -241,49 +238,6 @@ impl ObjectivesApp {
         }
     }
 
-    /// How an objective and each of its key results are doing at `at` (now when `None`).
-    pub async fn objective_status(
-        &self,
-        name: &ObjectiveName,
-        at: Option<DateTime<Utc>>,
-    ) -> ServiceResult<ObjectiveStatus> {
-        let objective = self.get_objective(name).await?;
-        let cycle = self.get_cycle(&objective.cycle).await?;
-        let at = at.unwrap_or_else(Utc::now);
-        let mut statuses = Vec::new();
-        for key_result in self.store.key_result_names_of_objective(name).await? {
-            statuses.push(self.key_result_status(&key_result, Some(at), None).await?);
-        }
-        let weighted: Vec<(Decimal, Decimal)> = statuses
-            .iter()
-            .filter_map(|status| {
-                let progress = status.progress.as_ref()?;
-                Some((status.key_result.weight, progress.clamped))
-            })
-            .collect();
-        // All weights zero means no key result counts toward progress: it is undefined, and
-        // health (judged from the key results themselves) still says how the objective does.
-        let progress = weighted_mean(&weighted).unwrap_or(None);
-        let children: Vec<(Health, Option<Decimal>)> = statuses
-            .iter()
-            .map(|status| {
-                (
-                    status.assessment.health,
-                    status.progress.as_ref().map(|progress| progress.clamped),
-                )
-            })
-            .collect();
-        let assessment = assess_objective(&children, &cycle.period, at);
-        Ok(ObjectiveStatus {
-            objective: objective.name,
-            progress,
-            health: assessment.health,
-            explanation: assessment.explanation,
-            key_results: statuses,
-            evaluation_time: at,
-        })
-    }
-
     /// Reads a bound key result's metric over its cycle and records the reading (a new
     /// check-in when the value changed), or the reason it could not be read. A metric that
     /// cannot be read makes the status stale, with the reason; it never reads as zero.
@@ -327,11 +281,12 @@ impl ObjectivesApp {
     }
 
     /// After this replica changed a key result: reload it at once (reads see their own
-    /// writes) and wake the outbox tailer (watchers hear of it without waiting for a poll).
+    /// writes), wake the outbox tailer (watchers hear of it without waiting for a poll), and
+    /// bring the rollup key results above it up to date.
     pub(crate) async fn changed(&self, name: &KeyResultName) -> ServiceResult<()> {
         self.reload(name).await?;
         self.feed.notify();
-        Ok(())
+        self.roll_up_from(name).await
     }
 
     /// Records a check-in after checking it against the key result and its cycle.
@@ -353,6 +308,16 @@ impl ObjectivesApp {
                 subject: new.key_result.to_string(),
                 description: format!(
                     "{} takes its values from the metric {metric}; check-ins go to key results without a metric binding",
+                    new.key_result
+                ),
+            });
+        }
+        if state.key_result.rollup.is_some() {
+            return Err(ServiceError::FailedPrecondition {
+                reason: "KEY_RESULT_IS_ROLLUP",
+                subject: new.key_result.to_string(),
+                description: format!(
+                    "{} takes its values from its child key results; check in on them instead",
                     new.key_result
                 ),
             });

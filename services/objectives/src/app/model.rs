@@ -6,10 +6,11 @@ use devokr_domain::{
     Decimal,
     calendar::{CycleState, ScoreBands, WeekStart},
     cycle::Cycle as CyclePeriod,
-    health::{Assessment, Health, InterimTarget, PaceBands},
+    health::{Assessment, Health, InterimTarget, ObjectiveHealthMode, PaceBands},
     key_result::{Milestone, ThresholdKeyResult},
     names::{CycleName, KeyResultName, MetricName, ObjectiveName, TenantName},
     progress::{Direction, Progress},
+    rollup::RollupAggregation,
     units::Unit,
 };
 use uuid::Uuid;
@@ -46,6 +47,71 @@ pub struct NewCycle {
     pub request_id: Option<Uuid>,
 }
 
+/// The level an objective is set at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ObjectiveLevel {
+    Company,
+    #[default]
+    Team,
+    Individual,
+}
+
+/// Where an objective is in its life; only active ones count in their parents' progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ObjectiveStage {
+    Draft,
+    #[default]
+    Active,
+    Closed,
+}
+
+/// What an objective's progress is the weighted mean of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProgressDriver {
+    #[default]
+    KeyResults,
+    ChildObjectives,
+    Both,
+}
+
+impl ProgressDriver {
+    pub fn uses_key_results(self) -> bool {
+        matches!(self, Self::KeyResults | Self::Both)
+    }
+
+    pub fn uses_child_objectives(self) -> bool {
+        matches!(self, Self::ChildObjectives | Self::Both)
+    }
+}
+
+/// How an objective sits among the others and how it rolls up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alignment {
+    pub level: ObjectiveLevel,
+    pub owner_team: String,
+    pub stage: ObjectiveStage,
+    /// The objectives it contributes to, of the same tenant; never a loop.
+    pub parents: Vec<ObjectiveName>,
+    pub progress_driver: ProgressDriver,
+    pub health_mode: ObjectiveHealthMode,
+    /// Relative weight in its parents' progress, 0 to 1,000.
+    pub weight: Decimal,
+}
+
+impl Default for Alignment {
+    fn default() -> Self {
+        Self {
+            level: ObjectiveLevel::default(),
+            owner_team: String::new(),
+            stage: ObjectiveStage::default(),
+            parents: Vec::new(),
+            progress_driver: ProgressDriver::default(),
+            health_mode: ObjectiveHealthMode::default(),
+            weight: Decimal::ONE,
+        }
+    }
+}
+
 /// A stored objective.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Objective {
@@ -53,6 +119,7 @@ pub struct Objective {
     pub display_name: String,
     pub description: String,
     pub cycle: CycleName,
+    pub alignment: Alignment,
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
     /// When it was soft-deleted; `None` while it is live.
@@ -68,6 +135,7 @@ pub struct NewObjective {
     pub display_name: String,
     pub description: String,
     pub cycle: CycleName,
+    pub alignment: Alignment,
     pub request_id: Option<Uuid>,
 }
 
@@ -93,6 +161,16 @@ pub struct KeyResult {
     pub delete_time: Option<DateTime<Utc>>,
     pub version: i64,
     pub seq: i64,
+    /// Set for a rollup key result, whose value comes from its children.
+    pub rollup: Option<Rollup>,
+}
+
+/// How a rollup key result's value follows its child key results' values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rollup {
+    pub aggregation: RollupAggregation,
+    /// Key results of the same tenant and unit, each once.
+    pub children: Vec<KeyResultName>,
 }
 
 /// A key result to create.
@@ -105,6 +183,7 @@ pub struct NewKeyResult {
     pub metric: Option<MetricName>,
     pub weight: Decimal,
     pub request_id: Option<Uuid>,
+    pub rollup: Option<Rollup>,
 }
 
 impl NewObjective {
@@ -122,6 +201,8 @@ impl NewObjective {
             display_name: objective.display_name.clone(),
             description: objective.description.clone(),
             cycle,
+            // Level, owner, stage, parents, driver, health mode and weight stay as they were.
+            alignment: objective.alignment.clone(),
             request_id,
         }
     }
@@ -130,8 +211,8 @@ impl NewObjective {
 impl NewKeyResult {
     /// A copy of `key_result`'s definition under the objective `objective` (same id), moved
     /// from the cycle `from` to `to`: its kind, unit, levels, metric binding and weight, with
-    /// its interim targets at the same share of the new cycle; never its values, score or
-    /// problems.
+    /// its interim targets at the same share of the new cycle, and a rollup of the copies of
+    /// the children carried with it; never its values, score or problems.
     pub fn carried_over(
         key_result: &KeyResult,
         objective: &ObjectiveName,
@@ -149,6 +230,20 @@ impl NewKeyResult {
             metric: key_result.metric.clone(),
             weight: key_result.weight,
             request_id: None,
+            rollup: key_result.rollup.as_ref().map(|rollup| Rollup {
+                aggregation: rollup.aggregation,
+                children: rollup
+                    .children
+                    .iter()
+                    .map(|child| {
+                        if child.objective() == key_result.name.objective() {
+                            objective.key_result(child.key_result.clone())
+                        } else {
+                            child.clone()
+                        }
+                    })
+                    .collect(),
+            }),
         }
     }
 }
@@ -161,6 +256,13 @@ pub struct ObjectiveUpdate {
     pub version: Option<i64>,
     pub display_name: Option<String>,
     pub description: Option<String>,
+    pub level: Option<ObjectiveLevel>,
+    pub owner_team: Option<String>,
+    pub stage: Option<ObjectiveStage>,
+    pub parents: Option<Vec<ObjectiveName>>,
+    pub progress_driver: Option<ProgressDriver>,
+    pub health_mode: Option<ObjectiveHealthMode>,
+    pub weight: Option<Decimal>,
 }
 
 /// The fields of a key result an update changes; `None` leaves one as it is.
@@ -193,6 +295,12 @@ pub struct KeyResultUpdate {
 pub struct ObjectiveFilter {
     /// Only the objectives of this cycle.
     pub cycle: Option<CycleName>,
+    /// Only the objectives this team owns.
+    pub owner_team: Option<String>,
+    /// Only the objectives at this stage.
+    pub stage: Option<ObjectiveStage>,
+    /// Only the objectives whose status, judged now, has this health.
+    pub health: Option<Health>,
     pub show_deleted: bool,
 }
 
@@ -230,12 +338,27 @@ pub struct KeyResultStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectiveStatus {
     pub objective: ObjectiveName,
-    /// Weighted mean of the clamped progress of the key results that have a value.
+    /// Weighted mean of the clamped progress of what the driver counts; `None` without values
+    /// or when the weights leave it undefined (the explanation says so).
     pub progress: Option<Decimal>,
     pub health: Health,
     pub explanation: String,
     pub key_results: Vec<KeyResultStatus>,
     pub evaluation_time: DateTime<Utc>,
+    pub progress_driver: ProgressDriver,
+    pub health_mode: ObjectiveHealthMode,
+    /// The child objectives counted (live and active), when the driver uses them.
+    pub child_objectives: Vec<ChildObjectiveStatus>,
+}
+
+/// How a child objective counts in its parent's rollup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildObjectiveStatus {
+    pub objective: ObjectiveName,
+    pub weight: Decimal,
+    pub progress: Option<Decimal>,
+    pub health: Health,
+    pub explanation: String,
 }
 
 /// Where a check-in's value came from.

@@ -6,13 +6,13 @@ use devokr_domain::{
     Decimal,
     calendar::{CycleState, WeekStart},
     cycle::{Cycle as CyclePeriod, parse_time_zone},
-    health::Health,
-    health::InterimTarget,
+    health::{Health, InterimTarget, ObjectiveHealthMode},
     key_result::{Bound, KeyResultKind, Milestone, ThresholdKeyResult, ThresholdScoring, Zone},
     names::{
         CycleName, KeyResultName, MetricName, ObjectiveName, TenantName, validate_resource_id,
     },
     progress::{Direction, Progress},
+    rollup::RollupAggregation,
     units::{CurrencyCode, Unit},
 };
 use devokr_platform::{
@@ -27,11 +27,12 @@ use devokr_proto::{
 };
 
 use crate::app::{
-    Actor, AuditEvent, CarryOver, CheckIn, CheckInSource, Cycle, HistoryPoint, HypothesisOutcome,
-    KeyResult, KeyResultSpec, KeyResultStatus, KeyResultUpdate, KindChoice, Learning,
-    LearningSubject, NewCheckIn, NewCycle, NewKeyResult, NewLearning, NewObjective, Objective,
-    ObjectiveFilter, ObjectiveStatus, ObjectiveUpdate, ScoreOverrideFor, TenantSettings,
-    TenantSettingsUpdate, settings_tenant,
+    Actor, Alignment, AuditEvent, CarryOver, CheckIn, CheckInSource, Cycle, HistoryPoint,
+    HypothesisOutcome, KeyResult, KeyResultSpec, KeyResultStatus, KeyResultUpdate, KindChoice,
+    Learning, LearningSubject, NewCheckIn, NewCycle, NewKeyResult, NewLearning, NewObjective,
+    Objective, ObjectiveFilter, ObjectiveLevel, ObjectiveStage, ObjectiveStatus, ObjectiveUpdate,
+    ProgressDriver, Rollup, ScoreOverrideFor, TenantSettings, TenantSettingsUpdate,
+    settings_tenant,
 };
 
 /// Longest description accepted.
@@ -140,15 +141,134 @@ pub(super) fn new_objective(
             format!("belongs to another tenant than {tenant}"),
         ));
     }
+    let level = violations.check(level(objective.level));
+    let owner_team = violations.check(owner_team(&objective.owner_team));
+    let stage = violations.check(stage(objective.stage));
+    let parents = match &tenant {
+        Some(tenant) => violations.check(parents(tenant, None, &objective.parents)),
+        None => None,
+    };
+    let progress_driver = violations.check(progress_driver(objective.progress_driver));
+    let health_mode = violations.check(health_mode(objective.health_mode));
+    let weight = violations.check(objective_weight(objective.weight.as_ref()));
     violations.finish(|| {
         Some(NewObjective {
             name: tenant?.objective(objective_id?),
             display_name: display_name?,
             description: description?,
             cycle: cycle?,
+            alignment: Alignment {
+                level: level?,
+                owner_team: owner_team?,
+                stage: stage?,
+                parents: parents?,
+                progress_driver: progress_driver?,
+                health_mode: health_mode?,
+                weight: weight?,
+            },
             request_id: request_id?,
         })
     })
+}
+
+/// Longest owner team name accepted.
+const MAX_OWNER_TEAM_CHARS: usize = 100;
+/// Most parents one objective may have.
+const MAX_PARENTS: usize = 50;
+
+fn level(value: i32) -> Result<ObjectiveLevel, FieldViolation> {
+    match pb::ObjectiveLevel::try_from(value) {
+        Ok(pb::ObjectiveLevel::Unspecified | pb::ObjectiveLevel::Team) => Ok(ObjectiveLevel::Team),
+        Ok(pb::ObjectiveLevel::Company) => Ok(ObjectiveLevel::Company),
+        Ok(pb::ObjectiveLevel::Individual) => Ok(ObjectiveLevel::Individual),
+        Err(_) => Err(FieldViolation::new(
+            "objective.level",
+            format!("{value} is not a level: COMPANY, TEAM or INDIVIDUAL"),
+        )),
+    }
+}
+
+fn stage(value: i32) -> Result<ObjectiveStage, FieldViolation> {
+    match pb::ObjectiveStage::try_from(value) {
+        Ok(pb::ObjectiveStage::Unspecified | pb::ObjectiveStage::Active) => {
+            Ok(ObjectiveStage::Active)
+        }
+        Ok(pb::ObjectiveStage::Draft) => Ok(ObjectiveStage::Draft),
+        Ok(pb::ObjectiveStage::Closed) => Ok(ObjectiveStage::Closed),
+        Err(_) => Err(FieldViolation::new(
+            "objective.stage",
+            format!("{value} is not a stage: DRAFT, ACTIVE or CLOSED"),
+        )),
+    }
+}
+
+fn progress_driver(value: i32) -> Result<ProgressDriver, FieldViolation> {
+    match pb::ProgressDriver::try_from(value) {
+        Ok(pb::ProgressDriver::Unspecified | pb::ProgressDriver::KeyResults) => {
+            Ok(ProgressDriver::KeyResults)
+        }
+        Ok(pb::ProgressDriver::ChildObjectives) => Ok(ProgressDriver::ChildObjectives),
+        Ok(pb::ProgressDriver::Both) => Ok(ProgressDriver::Both),
+        Err(_) => Err(FieldViolation::new(
+            "objective.progress_driver",
+            format!("{value} is not a progress driver: KEY_RESULTS, CHILD_OBJECTIVES or BOTH"),
+        )),
+    }
+}
+
+fn health_mode(value: i32) -> Result<ObjectiveHealthMode, FieldViolation> {
+    match pb::HealthMode::try_from(value) {
+        Ok(pb::HealthMode::Unspecified | pb::HealthMode::Worst) => Ok(ObjectiveHealthMode::Worst),
+        Ok(pb::HealthMode::Weighted) => Ok(ObjectiveHealthMode::Weighted),
+        Err(_) => Err(FieldViolation::new(
+            "objective.health_mode",
+            format!("{value} is not a health mode: WORST or WEIGHTED"),
+        )),
+    }
+}
+
+fn owner_team(value: &str) -> Result<String, FieldViolation> {
+    request::optional_text("objective.owner_team", value.trim(), MAX_OWNER_TEAM_CHARS)
+}
+
+/// Reads the parents of an objective of `tenant` (`child` when it exists already): names of
+/// the same tenant, each once, never the objective itself. Whether they exist, are live and
+/// make no loop is checked where the links are written.
+fn parents(
+    tenant: &TenantName,
+    child: Option<&ObjectiveName>,
+    names: &[String],
+) -> Result<Vec<ObjectiveName>, FieldViolation> {
+    let invalid = |message: String| FieldViolation::new("objective.parents", message);
+    if names.len() > MAX_PARENTS {
+        return Err(invalid(format!(
+            "has {} parents; at most {MAX_PARENTS} are allowed",
+            names.len()
+        )));
+    }
+    let mut parents: Vec<ObjectiveName> = Vec::with_capacity(names.len());
+    for (index, name) in names.iter().enumerate() {
+        let parent: ObjectiveName = name.parse().map_err(|error| {
+            invalid(format!(
+                "[{index}] {name:?} is not an objective name: {error}"
+            ))
+        })?;
+        if parent.tenant != tenant.tenant {
+            return Err(invalid(format!(
+                "[{index}] {name} belongs to another tenant than {tenant}"
+            )));
+        }
+        if child == Some(&parent) {
+            return Err(invalid(format!(
+                "[{index}] is the objective itself; an objective cannot contribute to itself"
+            )));
+        }
+        if parents.contains(&parent) {
+            return Err(invalid(format!("[{index}] {name} is listed twice")));
+        }
+        parents.push(parent);
+    }
+    Ok(parents)
 }
 
 pub(super) fn objective(objective: Objective) -> pb::Objective {
@@ -161,7 +281,46 @@ pub(super) fn objective(objective: Objective) -> pb::Objective {
         etag: etag(objective.version),
         update_time: Some(timestamp(objective.update_time)),
         delete_time: objective.delete_time.map(timestamp),
-        ..Default::default()
+        level: match objective.alignment.level {
+            ObjectiveLevel::Company => pb::ObjectiveLevel::Company,
+            ObjectiveLevel::Team => pb::ObjectiveLevel::Team,
+            ObjectiveLevel::Individual => pb::ObjectiveLevel::Individual,
+        }
+        .into(),
+        owner_team: objective.alignment.owner_team,
+        stage: stage_to_wire(objective.alignment.stage).into(),
+        parents: objective
+            .alignment
+            .parents
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        progress_driver: driver_to_wire(objective.alignment.progress_driver).into(),
+        health_mode: health_mode_to_wire(objective.alignment.health_mode).into(),
+        weight: Some(objective.alignment.weight.into()),
+    }
+}
+
+fn stage_to_wire(stage: ObjectiveStage) -> pb::ObjectiveStage {
+    match stage {
+        ObjectiveStage::Draft => pb::ObjectiveStage::Draft,
+        ObjectiveStage::Active => pb::ObjectiveStage::Active,
+        ObjectiveStage::Closed => pb::ObjectiveStage::Closed,
+    }
+}
+
+fn driver_to_wire(driver: ProgressDriver) -> pb::ProgressDriver {
+    match driver {
+        ProgressDriver::KeyResults => pb::ProgressDriver::KeyResults,
+        ProgressDriver::ChildObjectives => pb::ProgressDriver::ChildObjectives,
+        ProgressDriver::Both => pb::ProgressDriver::Both,
+    }
+}
+
+fn health_mode_to_wire(mode: ObjectiveHealthMode) -> pb::HealthMode {
+    match mode {
+        ObjectiveHealthMode::Worst => pb::HealthMode::Worst,
+        ObjectiveHealthMode::Weighted => pb::HealthMode::Weighted,
     }
 }
 
@@ -245,8 +404,20 @@ pub(super) fn new_key_result(
     }
     let weight = violations.check(
         optional_decimal("key_result.weight", key_result.weight.as_ref())
-            .and_then(|weight| checked_weight(weight.unwrap_or(Decimal::ONE))),
+            .and_then(|weight| checked_weight("key_result.weight", weight.unwrap_or(Decimal::ONE))),
     );
+    let rollup = match (&objective, key_result.rollup.as_ref()) {
+        (Some(objective), Some(wire)) => {
+            violations.check(rollup(&objective.tenant(), wire).map(Some))
+        }
+        (_, None) | (None, _) => Some(None),
+    };
+    if let (Some(Some(_)), Some(Some(_))) = (&rollup, &metric) {
+        violations.add(FieldViolation::new(
+            "key_result.rollup",
+            "a rollup key result takes its value from its children, not from a metric binding",
+        ));
+    }
     violations.finish(|| {
         let metric = metric?;
         Some(NewKeyResult {
@@ -270,19 +441,83 @@ pub(super) fn new_key_result(
             metric,
             weight: weight?,
             request_id: request_id?,
+            rollup: rollup?,
         })
     })
 }
 
-fn checked_weight(weight: Decimal) -> Result<Decimal, FieldViolation> {
+/// An objective's weight: 1 when absent.
+fn objective_weight(
+    weight: Option<&devokr_proto::common::v1::Decimal>,
+) -> Result<Decimal, FieldViolation> {
+    let weight = optional_decimal("objective.weight", weight)?.unwrap_or(Decimal::ONE);
+    checked_weight("objective.weight", weight).map(|weight| weight.normalize())
+}
+
+/// A relative weight of a key result or objective, named `field`.
+fn checked_weight(field: &str, weight: Decimal) -> Result<Decimal, FieldViolation> {
     if (Decimal::ZERO..=MAX_WEIGHT).contains(&weight) {
         Ok(weight)
     } else {
         Err(FieldViolation::new(
-            "key_result.weight",
+            field,
             format!("must be from 0 to {MAX_WEIGHT}, got {weight}"),
         ))
     }
+}
+
+/// Most children one rollup key result may have.
+const MAX_ROLLUP_CHILDREN: usize = 100;
+
+/// Reads a rollup of a key result of `tenant`: an aggregation and distinct key results of the
+/// tenant. Whether they exist, are live and share the unit is checked by the use case.
+fn rollup(tenant: &TenantName, rollup: &pb::Rollup) -> Result<Rollup, FieldViolation> {
+    let aggregation = match pb::RollupAggregation::try_from(rollup.aggregation) {
+        Ok(pb::RollupAggregation::Sum) => RollupAggregation::Sum,
+        Ok(pb::RollupAggregation::Mean) => RollupAggregation::Average,
+        Ok(pb::RollupAggregation::Unspecified) | Err(_) => {
+            return Err(FieldViolation::new(
+                "key_result.rollup.aggregation",
+                "is required: ROLLUP_AGGREGATION_SUM or ROLLUP_AGGREGATION_MEAN",
+            ));
+        }
+    };
+    let field = "key_result.rollup.key_results";
+    if rollup.key_results.is_empty() || rollup.key_results.len() > MAX_ROLLUP_CHILDREN {
+        return Err(FieldViolation::new(
+            field,
+            format!(
+                "has {} key results; give 1 to {MAX_ROLLUP_CHILDREN}",
+                rollup.key_results.len()
+            ),
+        ));
+    }
+    let mut children: Vec<KeyResultName> = Vec::with_capacity(rollup.key_results.len());
+    for (index, name) in rollup.key_results.iter().enumerate() {
+        let child: KeyResultName = name.parse().map_err(|error| {
+            FieldViolation::new(
+                field,
+                format!("[{index}] {name:?} is not a key result name: {error}"),
+            )
+        })?;
+        if child.tenant != tenant.tenant {
+            return Err(FieldViolation::new(
+                field,
+                format!("[{index}] {name} belongs to another tenant than {tenant}"),
+            ));
+        }
+        if children.contains(&child) {
+            return Err(FieldViolation::new(
+                field,
+                format!("[{index}] {name} is listed twice"),
+            ));
+        }
+        children.push(child);
+    }
+    Ok(Rollup {
+        aggregation,
+        children,
+    })
 }
 
 fn kind_choice(kind: i32) -> Result<KindChoice, FieldViolation> {
@@ -611,6 +846,14 @@ pub(super) fn key_result(key_result: KeyResult) -> pb::KeyResult {
         score_override_reason: key_result.score_override_reason,
         update_time: Some(timestamp(key_result.update_time)),
         delete_time: key_result.delete_time.map(timestamp),
+        rollup: key_result.rollup.map(|rollup| pb::Rollup {
+            aggregation: match rollup.aggregation {
+                RollupAggregation::Sum => pb::RollupAggregation::Sum,
+                RollupAggregation::Average => pb::RollupAggregation::Mean,
+            }
+            .into(),
+            key_results: rollup.children.iter().map(ToString::to_string).collect(),
+        }),
         ..Default::default()
     };
     match &definition.kind {
@@ -858,6 +1101,19 @@ pub(super) fn objective_status(status: ObjectiveStatus) -> pb::ObjectiveStatus {
             .map(key_result_status)
             .collect(),
         evaluation_time: Some(timestamp(status.evaluation_time)),
+        progress_driver: driver_to_wire(status.progress_driver).into(),
+        health_mode: health_mode_to_wire(status.health_mode).into(),
+        child_objectives: status
+            .child_objectives
+            .into_iter()
+            .map(|child| pb::ChildObjectiveStatus {
+                objective: child.objective.to_string(),
+                weight: Some(child.weight.into()),
+                progress: child.progress.map(Into::into),
+                health: health(child.health).into(),
+                explanation: child.explanation,
+            })
+            .collect(),
     }
 }
 
@@ -1015,18 +1271,21 @@ pub(super) fn history_point(point: HistoryPoint) -> pb::KeyResultHistoryPoint {
 }
 
 /// Objective fields UpdateObjective changes.
-const OBJECTIVE_UPDATABLE: &[&str] = &["display_name", "description"];
-/// Objective fields the proto lists as updatable that this service does not store yet.
-const OBJECTIVE_UNSUPPORTED: &[&str] = &[
+const OBJECTIVE_UPDATABLE: &[&str] = &[
+    "display_name",
+    "description",
     "level",
     "owner_team",
     "stage",
-    // Fixed at creation: CarryOverObjective copies an objective into another cycle.
-    "cycle",
     "parents",
     "progress_driver",
     "health_mode",
     "weight",
+];
+/// Objective fields that cannot be updated.
+const OBJECTIVE_UNSUPPORTED: &[&str] = &[
+    // Fixed at creation: CarryOverObjective copies an objective into another cycle.
+    "cycle",
 ];
 /// Objective fields set by the service only.
 const OBJECTIVE_OUTPUT_ONLY: &[&str] =
@@ -1048,8 +1307,9 @@ const KEY_RESULT_UPDATABLE: &[&str] = &[
     "interim_targets",
 ];
 /// Key-result fields the proto lists as updatable that this service does not change yet:
-/// binding a key result to another metric (or unbinding it) is not served.
-const KEY_RESULT_UNSUPPORTED: &[&str] = &["metric_binding"];
+/// binding a key result to another metric (or unbinding it), and a rollup's children (fixed
+/// at creation, which is also what keeps rollups free of loops).
+const KEY_RESULT_UNSUPPORTED: &[&str] = &["metric_binding", "rollup"];
 /// Key-result fields set by the service only.
 const KEY_RESULT_OUTPUT_ONLY: &[&str] = &[
     "name",
@@ -1139,6 +1399,13 @@ pub(super) fn objective_update(
         |field| match field {
             "display_name" => !objective.display_name.is_empty(),
             "description" => !objective.description.is_empty(),
+            "level" => objective.level != 0,
+            "owner_team" => !objective.owner_team.is_empty(),
+            "stage" => objective.stage != 0,
+            "parents" => !objective.parents.is_empty(),
+            "progress_driver" => objective.progress_driver != 0,
+            "health_mode" => objective.health_mode != 0,
+            "weight" => objective.weight.is_some(),
             _ => false,
         },
     ));
@@ -1167,6 +1434,26 @@ pub(super) fn objective_update(
     } else {
         Some(None)
     };
+    // A field outside the mask is left as it is (None); inside, it is read like on creation.
+    let masked = |field: &str| paths.contains(&field);
+    let level = optional(&mut violations, masked("level"), || level(objective.level));
+    let owner_team = optional(&mut violations, masked("owner_team"), || {
+        owner_team(&objective.owner_team)
+    });
+    let stage = optional(&mut violations, masked("stage"), || stage(objective.stage));
+    let parents = optional(&mut violations, masked("parents"), || match &name {
+        Some(child) => parents(&child.tenant(), Some(child), &objective.parents),
+        None => Ok(Vec::new()),
+    });
+    let progress_driver = optional(&mut violations, masked("progress_driver"), || {
+        progress_driver(objective.progress_driver)
+    });
+    let health_mode = optional(&mut violations, masked("health_mode"), || {
+        health_mode(objective.health_mode)
+    });
+    let weight = optional(&mut violations, masked("weight"), || {
+        objective_weight(objective.weight.as_ref())
+    });
     if changes_nothing(&paths, &request.update_mask) {
         violations.add(FieldViolation::new(
             "update_mask",
@@ -1179,8 +1466,29 @@ pub(super) fn objective_update(
             version,
             display_name: display_name?,
             description: description?,
+            level: level?,
+            owner_team: owner_team?,
+            stage: stage?,
+            parents: parents?,
+            progress_driver: progress_driver?,
+            health_mode: health_mode?,
+            weight: weight?,
         })
     })
+}
+
+/// A field of an update: `Some(None)` when the mask leaves it out, `Some(Some(value))` when
+/// it is read, `None` when reading it failed (the violation is recorded).
+fn optional<T>(
+    violations: &mut Violations,
+    masked: bool,
+    read: impl FnOnce() -> Result<T, FieldViolation>,
+) -> Option<Option<T>> {
+    if masked {
+        violations.check(read().map(Some))
+    } else {
+        Some(None)
+    }
 }
 
 /// No mask and nothing populated: the update would change nothing, which is a mistake.
@@ -1299,7 +1607,8 @@ pub(super) fn key_result_update(
     let weight = if read("weight") {
         violations
             .check(
-                decimal("key_result.weight", key_result.weight.as_ref()).and_then(checked_weight),
+                decimal("key_result.weight", key_result.weight.as_ref())
+                    .and_then(|weight| checked_weight("key_result.weight", weight)),
             )
             .map(Some)
     } else {
@@ -1356,8 +1665,9 @@ pub(super) fn key_result_update(
     })
 }
 
-/// Reads ListObjectives' filter: `field = "value"` terms joined by `AND`. Only `cycle` (a
-/// cycle name of the tenant) is supported; anything else is INVALID_ARGUMENT on `filter`.
+/// Reads ListObjectives' filter: terms joined by `AND`, each `field = "value"` for `cycle`
+/// (a cycle name of the tenant) and `owner_team`, or `field = VALUE` (quoted or not) for the
+/// enums `stage` and `health`. Anything else is INVALID_ARGUMENT on `filter`.
 pub(super) fn objective_filter(
     tenant: &TenantName,
     filter: &str,
@@ -1365,8 +1675,8 @@ pub(super) fn objective_filter(
 ) -> Result<ObjectiveFilter, ServiceError> {
     let invalid = |message: String| ServiceError::invalid("filter", message);
     let mut parsed = ObjectiveFilter {
-        cycle: None,
         show_deleted,
+        ..ObjectiveFilter::default()
     };
     if filter.trim().is_empty() {
         return Ok(parsed);
@@ -1383,19 +1693,34 @@ pub(super) fn objective_filter(
         if field.is_empty() || field.contains(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
             return Err(invalid(format!("{term:?} has no field name before `=`")));
         }
-        let value = match value
+        let quoted = value
             .strip_prefix('"')
             .and_then(|rest| rest.strip_suffix('"'))
-        {
-            Some(inner) if !inner.contains('"') => inner,
-            _ => {
-                return Err(invalid(format!(
+            .filter(|inner| !inner.contains('"'));
+        let string = || {
+            quoted.ok_or_else(|| {
+                invalid(format!(
                     "the value of {field} must be one double-quoted string, got {value:?}"
-                )));
-            }
+                ))
+            })
+        };
+        // An enum value may be written bare (AIP-160) or quoted.
+        let enum_value = || {
+            quoted
+                .or_else(|| {
+                    (!value.is_empty()
+                        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+                    .then_some(value)
+                })
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "the value of {field} must be one of its values, got {value:?}"
+                    ))
+                })
         };
         match field {
             "cycle" => {
+                let value = string()?;
                 let cycle: CycleName = value.parse().map_err(|error| {
                     invalid(format!("cycle {value:?} is not a cycle name: {error}"))
                 })?;
@@ -1404,27 +1729,65 @@ pub(super) fn objective_filter(
                         "cycle {value:?} belongs to another tenant than {tenant}"
                     )));
                 }
-                if parsed.cycle.as_ref().is_some_and(|seen| *seen != cycle) {
-                    // Two different cycles: nothing matches both; say so rather than answer empty.
-                    return Err(invalid(
-                        "names two different cycles, which no objective matches".to_owned(),
-                    ));
-                }
-                parsed.cycle = Some(cycle);
+                set_once(&mut parsed.cycle, cycle, "cycles").map_err(invalid)?;
             }
-            "owner_team" | "stage" | "health" => {
-                return Err(invalid(format!(
-                    "filtering on {field} is not supported yet; supported: cycle"
-                )));
+            "owner_team" => {
+                set_once(&mut parsed.owner_team, string()?.to_owned(), "owner teams")
+                    .map_err(invalid)?;
+            }
+            "stage" => {
+                let value = enum_value()?;
+                let stage = match value.trim_start_matches("OBJECTIVE_STAGE_") {
+                    "DRAFT" => ObjectiveStage::Draft,
+                    "ACTIVE" => ObjectiveStage::Active,
+                    "CLOSED" => ObjectiveStage::Closed,
+                    _ => {
+                        return Err(invalid(format!(
+                            "stage {value:?} is not a stage; stages: DRAFT, ACTIVE, CLOSED"
+                        )));
+                    }
+                };
+                set_once(&mut parsed.stage, stage, "stages").map_err(invalid)?;
+            }
+            "health" => {
+                let value = enum_value()?;
+                let health = match value.trim_start_matches("HEALTH_") {
+                    "ON_TRACK" => Health::OnTrack,
+                    "AT_RISK" => Health::AtRisk,
+                    "OFF_TRACK" => Health::OffTrack,
+                    "ACHIEVED" => Health::Achieved,
+                    "MISSED" => Health::Missed,
+                    "STALE" => Health::Stale,
+                    "NO_DATA" => Health::NoData,
+                    _ => {
+                        return Err(invalid(format!(
+                            "health {value:?} is not a health; health values: ON_TRACK, \
+                             AT_RISK, OFF_TRACK, ACHIEVED, MISSED, STALE, NO_DATA"
+                        )));
+                    }
+                };
+                set_once(&mut parsed.health, health, "health values").map_err(invalid)?;
             }
             other => {
                 return Err(invalid(format!(
-                    "{other:?} is not a field objectives can be filtered on; supported: cycle"
+                    "{other:?} is not a field objectives can be filtered on; supported: cycle, \
+                     owner_team, stage, health"
                 )));
             }
         }
     }
     Ok(parsed)
+}
+
+/// Sets a filter field; a second, different value is refused, as no objective matches both.
+fn set_once<T: PartialEq>(slot: &mut Option<T>, value: T, plural: &str) -> Result<(), String> {
+    if slot.as_ref().is_some_and(|seen| *seen != value) {
+        return Err(format!(
+            "names two different {plural}, which no objective matches"
+        ));
+    }
+    *slot = Some(value);
+    Ok(())
 }
 
 /// Splits a filter at the `AND` keywords outside double quotes; an empty term (a leading,

@@ -303,8 +303,9 @@ impl ObjectivesService for ObjectivesGrpc {
         &self,
         request: Request<pb::CreateObjectiveRequest>,
     ) -> Result<Response<pb::Objective>, Status> {
+        let actor = actor(&request);
         let new = convert::new_objective(request.into_inner())?;
-        let objective = self.app.create_objective(new).await?;
+        let objective = self.app.create_objective(new, &actor).await?;
         Ok(Response::new(convert::objective(objective)))
     }
 

@@ -15,9 +15,10 @@ use super::{
     ObjectivesStore,
     check_ins::{audit, publish},
     definition::{DefinitionColumns, definition_columns},
-    key_result_from_row, objective_from_row,
+    driver_text, health_mode_text, key_result_from_row, level_text, objective_change,
+    objective_from_row, objective_in, set_parents, stage_text,
 };
-use crate::app::{Actor, Definition, KeyResult, Objective};
+use crate::app::{Actor, Alignment, Definition, KeyResult, Objective};
 
 /// The values an update of a key result writes (already merged with the stored ones).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +33,7 @@ pub struct KeyResultValues {
 pub struct ObjectiveValues {
     pub display_name: String,
     pub description: String,
+    pub alignment: Alignment,
 }
 
 /// What the row is now, read after a conditional update changed nothing.
@@ -148,32 +150,41 @@ async fn key_result_in(
 }
 
 impl ObjectivesStore {
-    /// Changes an objective's fields if its version is still `version`.
+    /// Changes an objective's fields if its version is still `version`; its parents only
+    /// when `fields` names them (a parent deleted since does not block other changes).
     pub async fn update_objective(
         &self,
         name: &ObjectiveName,
         version: i64,
         values: &ObjectiveValues,
-        change: serde_json::Value,
+        fields: &[&str],
         actor: &Actor,
     ) -> ServiceResult<Objective> {
         let mut transaction = self.pool.begin().await.map_err(classify)?;
+        let alignment = &values.alignment;
         let row = sqlx::query(
             "update objectives.objective
-             set display_name = $4, description = $5, version = version + 1, update_time = now()
+             set display_name = $4, description = $5, level = $6, owner_team = $7, stage = $8,
+                 progress_driver = $9, health_mode = $10, weight = $11,
+                 version = version + 1, update_time = now()
              where tenant = $1 and objective_id = $2 and version = $3 and delete_time is null
-             returning tenant, objective_id, seq, display_name, description, cycle_id, version,
-                       create_time, update_time, delete_time",
+             returning 1",
         )
         .bind(&name.tenant)
         .bind(&name.objective)
         .bind(version)
         .bind(&values.display_name)
         .bind(&values.description)
+        .bind(level_text(alignment.level))
+        .bind(&alignment.owner_team)
+        .bind(stage_text(alignment.stage))
+        .bind(driver_text(alignment.progress_driver))
+        .bind(health_mode_text(alignment.health_mode))
+        .bind(alignment.weight)
         .fetch_optional(&mut *transaction)
         .await
         .map_err(classify)?;
-        let Some(row) = row else {
+        if row.is_none() {
             let found = found_objective(&mut transaction, name).await?;
             return Err(explain(
                 found,
@@ -181,18 +192,22 @@ impl ObjectivesStore {
                 "objective",
                 &name.to_string(),
             ));
-        };
+        }
+        if fields.contains(&"parents") {
+            set_parents(&mut transaction, name, &alignment.parents).await?;
+        }
+        let objective = objective_in(&mut transaction, name).await?;
         audit(
             &mut transaction,
             actor,
             &name.tenant(),
             "UpdateObjective",
             &name.to_string(),
-            change,
+            objective_change(&objective, fields),
         )
         .await?;
         transaction.commit().await.map_err(classify)?;
-        objective_from_row(&row)
+        Ok(objective)
     }
 
     /// Soft-deletes a live objective (at `version`, when given) and its live key results,
@@ -205,14 +220,14 @@ impl ObjectivesStore {
         actor: &Actor,
     ) -> ServiceResult<(Objective, Vec<KeyResultName>)> {
         let mut transaction = self.pool.begin().await.map_err(classify)?;
-        let row = sqlx::query(
+        let row = sqlx::query(concat!(
             "update objectives.objective
              set delete_time = now(), update_time = now(), version = version + 1
              where tenant = $1 and objective_id = $2 and delete_time is null
                and ($3::bigint is null or version = $3)
-             returning tenant, objective_id, seq, display_name, description, cycle_id, version,
-                       create_time, update_time, delete_time",
-        )
+             returning ",
+            objective_columns!()
+        ))
         .bind(&name.tenant)
         .bind(&name.objective)
         .bind(version)
@@ -273,13 +288,13 @@ impl ObjectivesStore {
                 &name.to_string(),
             ));
         };
-        let row = sqlx::query(
+        let row = sqlx::query(concat!(
             "update objectives.objective
              set delete_time = null, update_time = now(), version = version + 1
              where tenant = $1 and objective_id = $2
-             returning tenant, objective_id, seq, display_name, description, cycle_id, version,
-                       create_time, update_time, delete_time",
-        )
+             returning ",
+            objective_columns!()
+        ))
         .bind(&name.tenant)
         .bind(&name.objective)
         .fetch_one(&mut *transaction)

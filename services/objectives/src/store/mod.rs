@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use devokr_domain::{
     calendar::CycleState,
     cycle::{Cycle as CyclePeriod, parse_time_zone},
+    health::ObjectiveHealthMode,
     names::{CycleName, KeyResultName, MetricName, ObjectiveName, TenantName},
 };
 use devokr_platform::{
@@ -14,8 +15,8 @@ use sqlx::{PgConnection, PgPool, Row, postgres::PgRow};
 use uuid::Uuid;
 
 use crate::app::{
-    Actor, Cycle, Definition, KeyResult, NewCycle, NewKeyResult, NewObjective, Objective,
-    ObjectiveFilter,
+    Actor, Alignment, Cycle, Definition, KeyResult, NewCycle, NewKeyResult, NewObjective,
+    Objective, ObjectiveFilter, ObjectiveLevel, ObjectiveStage, ProgressDriver,
 };
 
 /// The objectives service's migrations; `sqlx.toml` keeps their table in the `objectives` schema.
@@ -33,12 +34,23 @@ macro_rules! select_cycle {
     };
 }
 
+/// The columns [`objective_from_row`] reads, with the objective's parents in their order.
+macro_rules! objective_columns {
+    () => {
+        "tenant, objective_id, seq, display_name, description, cycle_id, version, create_time,
+         update_time, delete_time, level, owner_team, stage, progress_driver, health_mode, weight,
+         array(select p.parent_id from objectives.objective_parent p
+               where p.tenant = objective.tenant and p.objective_id = objective.objective_id
+               order by p.position) as parents"
+    };
+}
+
 macro_rules! select_objective {
     ($rest:literal) => {
         concat!(
-            "select tenant, objective_id, seq, display_name, description, cycle_id, version, create_time,
-                    update_time, delete_time
-             from objectives.objective ",
+            "select ",
+            objective_columns!(),
+            " from objectives.objective ",
             $rest
         )
     };
@@ -70,7 +82,15 @@ macro_rules! select_key_result {
                     c.cycle_id as c_cycle_id, c.seq as c_seq, c.display_name as c_display_name,
                     c.start_date as c_start_date, c.end_date as c_end_date,
                     c.time_zone as c_time_zone, c.version as c_version,
-                    c.create_time as c_create_time, c.state as c_state
+                    c.create_time as c_create_time, c.state as c_state,
+                    (select r.aggregation from objectives.key_result_rollup r
+                     where r.tenant = k.tenant and r.objective_id = k.objective_id
+                       and r.key_result_id = k.key_result_id) as rollup_aggregation,
+                    array(select rc.child_objective_id || '/' || rc.child_key_result_id
+                          from objectives.key_result_rollup_child rc
+                          where rc.tenant = k.tenant and rc.objective_id = k.objective_id
+                            and rc.key_result_id = k.key_result_id
+                          order by rc.position) as rollup_children
              from objectives.key_result k
              join objectives.objective o using (tenant, objective_id)
              join objectives.cycle c on c.tenant = o.tenant and c.cycle_id = o.cycle_id ",
@@ -83,12 +103,14 @@ mod changes;
 mod check_ins;
 mod definition;
 mod lifecycle;
+mod rollups;
 mod settings;
 pub use changes::{KeyResultValues, ObjectiveValues};
 pub use check_ins::{BoundKeyResult, KeyResultChanged, MetricReading, OUTBOX};
 pub use definition::definition_json;
 use definition::{DefinitionColumns, definition_columns, definition_from_row};
 pub use lifecycle::ClosingScore;
+pub use rollups::RollupWrite;
 pub use settings::{HealthVerdict, PublishedHealth};
 
 /// The objectives service's database.
@@ -165,13 +187,29 @@ impl ObjectivesStore {
         .collect()
     }
 
-    /// Inserts an objective; with a request id already used, returns the one it created.
-    pub async fn insert_objective(&self, new: &NewObjective) -> ServiceResult<Objective> {
-        let mut connection = self.pool.acquire().await.map_err(classify)?;
-        match insert_objective_row(&mut connection, new).await? {
-            Some(objective) => Ok(objective),
-            None => self.created_objective(new).await,
-        }
+    /// Inserts an objective with its parents and audits it; with a request id already used,
+    /// returns the one it created.
+    pub async fn insert_objective(
+        &self,
+        new: &NewObjective,
+        actor: &Actor,
+    ) -> ServiceResult<Objective> {
+        let mut transaction = self.pool.begin().await.map_err(classify)?;
+        let Some(objective) = insert_objective_row(&mut transaction, new).await? else {
+            drop(transaction);
+            return self.created_objective(new).await;
+        };
+        check_ins::audit(
+            &mut transaction,
+            actor,
+            &new.name.tenant(),
+            "CreateObjective",
+            &new.name.to_string(),
+            objective_change(&objective, &[]),
+        )
+        .await?;
+        transaction.commit().await.map_err(classify)?;
+        Ok(objective)
     }
 
     /// The objective a create with `new`'s request id made.
@@ -183,6 +221,24 @@ impl ObjectivesStore {
             .await
             .map_err(classify)?;
         objective_from_row(&row)
+    }
+
+    /// The live objectives that name `parent` among their parents, oldest first.
+    pub async fn child_objectives(&self, parent: &ObjectiveName) -> ServiceResult<Vec<Objective>> {
+        sqlx::query(select_objective!(
+            "where tenant = $1 and delete_time is null
+               and objective_id in (select objective_id from objectives.objective_parent
+                                    where tenant = $1 and parent_id = $2)
+             order by seq"
+        ))
+        .bind(&parent.tenant)
+        .bind(&parent.objective)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?
+        .iter()
+        .map(objective_from_row)
+        .collect()
     }
 
     /// The objective a create (or carry-over) with `request_id` made, if any.
@@ -263,6 +319,8 @@ impl ObjectivesStore {
             "where tenant = $1 and seq > $2
                and ($4 or delete_time is null)
                and ($5::text is null or cycle_id = $5)
+               and ($6::text is null or owner_team = $6)
+               and ($7::text is null or stage = $7)
              order by seq limit $3"
         ))
         .bind(&tenant.tenant)
@@ -270,6 +328,8 @@ impl ObjectivesStore {
         .bind(limit)
         .bind(filter.show_deleted)
         .bind(filter.cycle.as_ref().map(|cycle| cycle.cycle.as_str()))
+        .bind(filter.owner_team.as_deref())
+        .bind(filter.stage.map(stage_text))
         .fetch_all(&self.pool)
         .await
         .map_err(classify)?
@@ -382,18 +442,19 @@ impl ObjectivesStore {
     }
 }
 
-/// Inserts an objective row; `None` when its request id was used before.
+/// Inserts an objective row with its parents; `None` when its request id was used before.
 async fn insert_objective_row(
     connection: &mut PgConnection,
     new: &NewObjective,
 ) -> ServiceResult<Option<Objective>> {
-    sqlx::query(
+    let alignment = &new.alignment;
+    let inserted = sqlx::query(
         "insert into objectives.objective
-             (tenant, objective_id, display_name, description, cycle_id, request_id)
-         values ($1, $2, $3, $4, $5, $6)
+             (tenant, objective_id, display_name, description, cycle_id, request_id, level,
+              owner_team, stage, progress_driver, health_mode, weight)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          on conflict (tenant, request_id) do nothing
-         returning tenant, objective_id, seq, display_name, description, cycle_id, version,
-                   create_time, update_time, delete_time",
+         returning 1",
     )
     .bind(&new.name.tenant)
     .bind(&new.name.objective)
@@ -401,11 +462,175 @@ async fn insert_objective_row(
     .bind(&new.description)
     .bind(&new.cycle.cycle)
     .bind(new.request_id)
-    .fetch_optional(connection)
+    .bind(level_text(alignment.level))
+    .bind(&alignment.owner_team)
+    .bind(stage_text(alignment.stage))
+    .bind(driver_text(alignment.progress_driver))
+    .bind(health_mode_text(alignment.health_mode))
+    .bind(alignment.weight)
+    .fetch_optional(&mut *connection)
     .await
-    .map_err(|error| classify_insert(error, "objective", &new.name))?
-    .map(|row| objective_from_row(&row))
-    .transpose()
+    .map_err(|error| classify_insert(error, "objective", &new.name))?;
+    if inserted.is_none() {
+        return Ok(None);
+    }
+    // Without parents there is nothing to check, so no tenant-wide lock to take.
+    if !alignment.parents.is_empty() {
+        set_parents(connection, &new.name, &alignment.parents).await?;
+    }
+    objective_in(connection, &new.name).await.map(Some)
+}
+
+/// Replaces the parents of `child` by `parents`, which must be live objectives of its tenant
+/// that do not have `child` among their ancestors. Links are written under a per-tenant lock,
+/// so two concurrent changes cannot close a loop between them.
+async fn set_parents(
+    connection: &mut PgConnection,
+    child: &ObjectiveName,
+    parents: &[ObjectiveName],
+) -> ServiceResult<()> {
+    sqlx::query(
+        "select pg_advisory_xact_lock(hashtextextended('objectives.objective_parent/' || $1, 0))",
+    )
+    .bind(&child.tenant)
+    .execute(&mut *connection)
+    .await
+    .map_err(classify)?;
+    let ids: Vec<&str> = parents
+        .iter()
+        .map(|parent| parent.objective.as_str())
+        .collect();
+    let found: Vec<(String, bool)> = sqlx::query_as(
+        "select objective_id, delete_time is not null from objectives.objective
+         where tenant = $1 and objective_id = any($2)",
+    )
+    .bind(&child.tenant)
+    .bind(&ids)
+    .fetch_all(&mut *connection)
+    .await
+    .map_err(classify)?;
+    for parent in parents {
+        let problem = match found.iter().find(|(id, _)| *id == parent.objective) {
+            None => "does not exist",
+            Some((_, true)) => "is deleted; undelete it first",
+            Some((_, false)) => continue,
+        };
+        return Err(ServiceError::invalid(
+            "objective.parents",
+            format!("parent {parent} {problem}"),
+        ));
+    }
+    // The path up from a new parent that reaches the child closes a loop.
+    let ancestry: Option<Vec<String>> = sqlx::query_scalar(
+        "with recursive up (objective_id, path) as (
+             select parent, array[parent] from unnest($2::text[]) as parent
+             union all
+             select link.parent_id, up.path || link.parent_id
+             from up join objectives.objective_parent link
+               on link.tenant = $1 and link.objective_id = up.objective_id
+             where not link.parent_id = any(up.path)
+         )
+         select path from up where objective_id = $3 order by cardinality(path) limit 1",
+    )
+    .bind(&child.tenant)
+    .bind(&ids)
+    .bind(&child.objective)
+    .fetch_optional(&mut *connection)
+    .await
+    .map_err(classify)?;
+    if let Some(path) = ancestry {
+        let tenant = child.tenant();
+        let chain: Vec<String> = std::iter::once(child.to_string())
+            .chain(path.into_iter().map(|id| tenant.objective(id).to_string()))
+            .collect();
+        return Err(ServiceError::invalid(
+            "objective.parents",
+            format!(
+                "would make {child} its own ancestor: {}; an objective cannot contribute to itself",
+                chain.join(" → ")
+            ),
+        ));
+    }
+    sqlx::query("delete from objectives.objective_parent where tenant = $1 and objective_id = $2")
+        .bind(&child.tenant)
+        .bind(&child.objective)
+        .execute(&mut *connection)
+        .await
+        .map_err(classify)?;
+    sqlx::query(
+        "insert into objectives.objective_parent (tenant, objective_id, parent_id, position)
+         select $1, $2, parent, position from unnest($3::text[]) with ordinality as p (parent, position)",
+    )
+    .bind(&child.tenant)
+    .bind(&child.objective)
+    .bind(&ids)
+    .execute(&mut *connection)
+    .await
+    .map_err(classify)?;
+    Ok(())
+}
+
+/// Reads an objective in the transaction that changed it.
+async fn objective_in(
+    connection: &mut PgConnection,
+    name: &ObjectiveName,
+) -> ServiceResult<Objective> {
+    let row = sqlx::query(select_objective!("where tenant = $1 and objective_id = $2"))
+        .bind(&name.tenant)
+        .bind(&name.objective)
+        .fetch_one(connection)
+        .await
+        .map_err(classify)?;
+    objective_from_row(&row)
+}
+
+/// What the audit log records of an objective's definition, with the fields a change named.
+fn objective_change(objective: &Objective, fields: &[&str]) -> serde_json::Value {
+    let alignment = &objective.alignment;
+    serde_json::json!({
+        "fields": fields,
+        "displayName": objective.display_name,
+        "description": objective.description,
+        "cycle": objective.cycle.to_string(),
+        "level": level_text(alignment.level),
+        "ownerTeam": alignment.owner_team,
+        "stage": stage_text(alignment.stage),
+        "parents": alignment.parents.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "progressDriver": driver_text(alignment.progress_driver),
+        "healthMode": health_mode_text(alignment.health_mode),
+        "weight": alignment.weight.to_string(),
+    })
+}
+
+fn level_text(level: ObjectiveLevel) -> &'static str {
+    match level {
+        ObjectiveLevel::Company => "company",
+        ObjectiveLevel::Team => "team",
+        ObjectiveLevel::Individual => "individual",
+    }
+}
+
+fn stage_text(stage: ObjectiveStage) -> &'static str {
+    match stage {
+        ObjectiveStage::Draft => "draft",
+        ObjectiveStage::Active => "active",
+        ObjectiveStage::Closed => "closed",
+    }
+}
+
+fn driver_text(driver: ProgressDriver) -> &'static str {
+    match driver {
+        ProgressDriver::KeyResults => "key_results",
+        ProgressDriver::ChildObjectives => "child_objectives",
+        ProgressDriver::Both => "both",
+    }
+}
+
+fn health_mode_text(mode: ObjectiveHealthMode) -> &'static str {
+    match mode {
+        ObjectiveHealthMode::Worst => "worst",
+        ObjectiveHealthMode::Weighted => "weighted",
+    }
 }
 
 /// Inserts a key result row; false when its request id was used before.
@@ -433,9 +658,14 @@ async fn insert_key_result_row(
     .bind(new.request_id);
     let inserted = DefinitionColumns::of(definition)
         .bind(query)
-        .fetch_optional(connection)
+        .fetch_optional(&mut *connection)
         .await
         .map_err(|error| classify_insert(error, "key result", &new.name))?;
+    if inserted.is_some()
+        && let Some(rollup) = &new.rollup
+    {
+        rollups::insert_rollup(connection, &new.name, rollup).await?;
+    }
     Ok(inserted.is_some())
 }
 
@@ -477,7 +707,43 @@ fn cycle_from_row(row: &PgRow, prefix: &str) -> ServiceResult<Cycle> {
 fn objective_from_row(row: &PgRow) -> ServiceResult<Objective> {
     read(|| {
         let tenant: String = row.try_get("tenant")?;
+        let alignment = Alignment {
+            level: match row.try_get::<&str, _>("level")? {
+                "company" => ObjectiveLevel::Company,
+                "team" => ObjectiveLevel::Team,
+                "individual" => ObjectiveLevel::Individual,
+                other => anyhow::bail!("unknown objective level {other:?}"),
+            },
+            owner_team: row.try_get("owner_team")?,
+            stage: match row.try_get::<&str, _>("stage")? {
+                "draft" => ObjectiveStage::Draft,
+                "active" => ObjectiveStage::Active,
+                "closed" => ObjectiveStage::Closed,
+                other => anyhow::bail!("unknown objective stage {other:?}"),
+            },
+            parents: row
+                .try_get::<Vec<String>, _>("parents")?
+                .into_iter()
+                .map(|parent| ObjectiveName {
+                    tenant: tenant.clone(),
+                    objective: parent,
+                })
+                .collect(),
+            progress_driver: match row.try_get::<&str, _>("progress_driver")? {
+                "key_results" => ProgressDriver::KeyResults,
+                "child_objectives" => ProgressDriver::ChildObjectives,
+                "both" => ProgressDriver::Both,
+                other => anyhow::bail!("unknown progress driver {other:?}"),
+            },
+            health_mode: match row.try_get::<&str, _>("health_mode")? {
+                "worst" => ObjectiveHealthMode::Worst,
+                "weighted" => ObjectiveHealthMode::Weighted,
+                other => anyhow::bail!("unknown health mode {other:?}"),
+            },
+            weight: row.try_get("weight")?,
+        };
         Ok(Objective {
+            alignment,
             name: ObjectiveName {
                 tenant: tenant.clone(),
                 objective: row.try_get("objective_id")?,
@@ -520,6 +786,7 @@ fn key_result_from_row(row: &PgRow) -> ServiceResult<KeyResult> {
             delete_time: row.try_get("delete_time")?,
             version: row.try_get("version")?,
             seq: row.try_get("seq")?,
+            rollup: rollups::rollup_from_row(row)?,
         })
     })
 }

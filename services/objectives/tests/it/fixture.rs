@@ -211,16 +211,26 @@ impl Stack {
 
     /// Creates an objective in `cycle` (a cycle name).
     pub(crate) async fn create_objective(&self, objective_id: &str, cycle: &str) -> pb::Objective {
+        self.try_create_objective(objective_id, objective(objective_id, cycle))
+            .await
+            .expect("objective is created")
+    }
+
+    /// Creates `objective` with id `objective_id`, or says why not.
+    pub(crate) async fn try_create_objective(
+        &self,
+        objective_id: &str,
+        objective: pb::Objective,
+    ) -> Result<pb::Objective, Status> {
         self.client()
             .create_objective(pb::CreateObjectiveRequest {
                 parent: TENANT.into(),
                 objective_id: objective_id.into(),
-                objective: Some(objective(objective_id, cycle)),
+                objective: Some(objective),
                 request_id: String::new(),
             })
             .await
-            .expect("objective is created")
-            .into_inner()
+            .map(tonic::Response::into_inner)
     }
 
     /// Creates `key_result` under `objective` (an objective name).

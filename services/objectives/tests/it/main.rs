@@ -1,6 +1,7 @@
 //! Service tests of the objectives service: the real service (and a real metrics service)
 //! over gRPC on real PostgreSQL, one fresh database per test.
 
+mod alignment;
 mod batch;
 mod carry_over;
 mod changes;
@@ -13,6 +14,7 @@ mod kinds;
 mod lifecycle;
 mod metric_refresh;
 mod resources;
+mod rollups;
 mod serving;
 mod settings;
 mod status;

@@ -1,0 +1,134 @@
+//! Rollup key results: a value that is the sum or mean of child key results' values, recorded
+//! as a 'rollup' check-in (audited and published like any value change) whenever a child's
+//! value changes on this replica: a check-in, a correction, a metric refresh, a delete.
+
+use std::collections::VecDeque;
+
+use chrono::Utc;
+use devokr_domain::{
+    names::KeyResultName,
+    rollup::{RollupAggregation, rollup_value},
+};
+use devokr_platform::{ServiceError, ServiceResult};
+
+use super::{KindChoice, NewKeyResult, ObjectivesApp, Rollup};
+use crate::store::RollupWrite;
+
+/// How often a recomputation starts over when children keep changing under it; the last
+/// change's own recomputation records the final value anyway.
+const MAX_ROLLUP_ATTEMPTS: usize = 5;
+
+impl ObjectivesApp {
+    /// Checks the children of a rollup key result to create: live key results in its unit,
+    /// never itself. A key result gets its children only when it is created, and children
+    /// exist before it, so rollups cannot form a loop.
+    pub(super) async fn check_rollup(
+        &self,
+        new: &NewKeyResult,
+        rollup: &Rollup,
+    ) -> ServiceResult<()> {
+        if new.spec.kind != KindChoice::Metric {
+            return Err(ServiceError::invalid(
+                "key_result.kind",
+                format!(
+                    "a rollup key result is of kind METRIC, not {}: its value is the {} of its children",
+                    new.spec.kind.label(),
+                    match rollup.aggregation {
+                        RollupAggregation::Sum => "sum",
+                        RollupAggregation::Average => "mean",
+                    }
+                ),
+            ));
+        }
+        let field = "key_result.rollup.key_results";
+        for child in &rollup.children {
+            if *child == new.name {
+                return Err(ServiceError::invalid(
+                    field,
+                    format!(
+                        "{child} is the rollup key result itself; a key result cannot roll up itself"
+                    ),
+                ));
+            }
+            let problem = match self.store.key_result(child).await? {
+                None => "does not exist".to_owned(),
+                Some((found, _)) if found.delete_time.is_some() => {
+                    "is deleted; undelete it first".to_owned()
+                }
+                Some((found, _)) if found.definition.unit != new.spec.unit => format!(
+                    "is measured in {}, not in {} like the rollup; roll up only key results of one unit",
+                    found.definition.unit, new.spec.unit
+                ),
+                Some(_) => continue,
+            };
+            return Err(ServiceError::invalid(field, format!("{child} {problem}")));
+        }
+        Ok(())
+    }
+
+    /// After `changed` got a new value: records the new value of every rollup above it, and
+    /// of the rollups above those, in turn.
+    pub(super) async fn roll_up_from(&self, changed: &KeyResultName) -> ServiceResult<()> {
+        let mut queue: VecDeque<KeyResultName> = self.store.rollups_of(changed).await?.into();
+        while let Some(rollup) = queue.pop_front() {
+            if self.recompute_rollup(&rollup).await? {
+                self.reload(&rollup).await?;
+                self.feed.notify();
+                queue.extend(self.store.rollups_of(&rollup).await?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Computes a rollup's value from its live children as stored now and records it when it
+    /// changed; true when a new value was recorded. No child with a value leaves the last
+    /// value in place.
+    pub(super) async fn recompute_rollup(&self, name: &KeyResultName) -> ServiceResult<bool> {
+        for _ in 0..MAX_ROLLUP_ATTEMPTS {
+            let Some(state) = self.store.key_result_state(name).await? else {
+                return Ok(false);
+            };
+            let Some(rollup) = &state.key_result.rollup else {
+                return Ok(false);
+            };
+            if state.key_result.delete_time.is_some() {
+                return Ok(false);
+            }
+            let now = Utc::now();
+            let pace = &self.settings(&name.tenant).await?.pace;
+            let mut inputs = Vec::with_capacity(rollup.children.len());
+            let mut values = Vec::with_capacity(rollup.children.len());
+            for child in &rollup.children {
+                let Some(child_state) = self.store.key_result_state(child).await? else {
+                    continue;
+                };
+                inputs.push((child.clone(), child_state.version));
+                if child_state.key_result.delete_time.is_none() {
+                    let value = child_state
+                        .status(now, None, pace)
+                        .value
+                        .and_then(|value| value.value);
+                    values.push((child_state.key_result.definition.unit, value));
+                }
+            }
+            let value = rollup_value(
+                &values,
+                &state.key_result.definition.unit,
+                rollup.aggregation,
+            )
+            .map_err(|error| {
+                ServiceError::Internal(anyhow::anyhow!("rollup {name} cannot be computed: {error}"))
+            })?;
+            let Some(value) = value else {
+                return Ok(false);
+            };
+            match self.store.record_rollup_value(name, value, &inputs).await? {
+                RollupWrite::Recorded => return Ok(true),
+                RollupWrite::Unchanged => return Ok(false),
+                RollupWrite::InputsChanged => {}
+            }
+        }
+        tracing::warn!(rollup = %name, "children kept changing; their own changes recompute it");
+        Ok(false)
+    }
+}
