@@ -22,13 +22,21 @@ use crate::app::{Actor, ObjectivesApp};
 #[derive(Debug, Clone)]
 pub struct ObjectivesGrpc {
     app: ObjectivesApp,
+    /// Routes each change to the watches that follow it.
+    watches: watch::Watches,
     /// Fires when the server shuts down; long-lived watches end then.
     shutdown: CancellationToken,
 }
 
 impl ObjectivesGrpc {
+    /// The handlers of `app`; must be called inside a Tokio runtime (watches are routed by a
+    /// task of their own).
     pub fn new(app: ObjectivesApp, shutdown: CancellationToken) -> Self {
-        Self { app, shutdown }
+        Self {
+            watches: watch::start_routing(&app),
+            app,
+            shutdown,
+        }
     }
 }
 
@@ -259,7 +267,13 @@ impl ObjectivesService for ObjectivesGrpc {
         &self,
         request: Request<pb::WatchKeyResultStatusRequest>,
     ) -> Result<Response<watch::StatusStream>, Status> {
-        let stream = watch::watch(&self.app, request.into_inner(), &self.shutdown).await?;
+        let stream = watch::watch(
+            &self.app,
+            &self.watches,
+            request.into_inner(),
+            &self.shutdown,
+        )
+        .await?;
         Ok(Response::new(stream))
     }
 
