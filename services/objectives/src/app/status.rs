@@ -170,9 +170,12 @@ impl KeyResultState {
 }
 
 /// The in-memory index of key-result states, shared by every call of a replica.
+///
+/// Keyed by each name's text, so a read looks a request's name up as it came, without parsing
+/// it or building a name.
 #[derive(Debug, Clone)]
 pub struct StatusIndex {
-    states: Arc<RwLock<HashMap<KeyResultName, Arc<KeyResultState>>>>,
+    states: Arc<RwLock<HashMap<Box<str>, Arc<KeyResultState>>>>,
     /// The highest outbox version whose change the index has applied.
     applied: Arc<watch::Sender<i64>>,
 }
@@ -187,7 +190,9 @@ impl Default for StatusIndex {
 }
 
 impl StatusIndex {
-    pub fn get(&self, name: &KeyResultName) -> Option<Arc<KeyResultState>> {
+    /// The state of the key result whose name is `name` in canonical form (as the service
+    /// writes names); `None` for any other text.
+    pub fn get(&self, name: &str) -> Option<Arc<KeyResultState>> {
         self.read().get(name).cloned()
     }
 
@@ -199,7 +204,7 @@ impl StatusIndex {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let entry = states
-            .entry(state.key_result.name.clone())
+            .entry(state.key_result.name.to_string().into_boxed_str())
             .or_insert_with(|| Arc::clone(&state));
         if entry.version <= state.version {
             *entry = Arc::clone(&state);
@@ -211,7 +216,7 @@ impl StatusIndex {
         self.states
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .remove(name);
+            .remove(name.to_string().as_str());
     }
 
     /// Forgets everything, for example after missing changes; states reload on demand.
@@ -240,7 +245,7 @@ impl StatusIndex {
         let _ = applied.wait_for(|applied| *applied >= version).await;
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<KeyResultName, Arc<KeyResultState>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Box<str>, Arc<KeyResultState>>> {
         self.states
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

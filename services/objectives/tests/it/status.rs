@@ -12,9 +12,12 @@ use devokr_proto::objectives::v1 as pb;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::fixture::{
-    Stack, assert_error, dec, from_timestamp, instant, percent_key_result, read, reference_events,
-    timestamp,
+use crate::{
+    check_ins::{check_in, manual_key_result, record, stack_with_objective, value_of},
+    fixture::{
+        Stack, assert_error, dec, from_timestamp, instant, percent_key_result, read,
+        reference_events, timestamp, violated_fields,
+    },
 };
 
 /// The cycle: 1997-01-01 to 1997-03-31 in UTC, that is [1997-01-01T00:00Z, 1997-04-01T00:00Z),
@@ -497,5 +500,63 @@ async fn objective_status_is_the_weighted_mean_and_the_worst_health_then_stale_w
         .into_inner();
     assert_eq!(listed.key_results.len(), 3);
 
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_status_read_takes_a_known_name_as_written_and_checks_any_other_text() {
+    let (stack, objective) = stack_with_objective().await;
+    let key_result = stack
+        .create_key_result(&objective, "retention", manual_key_result("10", "20"))
+        .await
+        .name;
+    record(
+        &stack,
+        &key_result,
+        check_in("12", "1997-01-20T00:00:00Z", "r-1"),
+    )
+    .await;
+    let get = |name: String| {
+        let mut client = stack.client();
+        async move {
+            client
+                .get_key_result_status(pb::GetKeyResultStatusRequest {
+                    name,
+                    evaluation_time: Some(timestamp(MID_CYCLE)),
+                    read_time: None,
+                })
+                .await
+                .map(tonic::Response::into_inner)
+        }
+    };
+    // Twice: loaded on the first read (or already by the check-in), from the index after.
+    for _ in 0..2 {
+        let status = get(key_result.clone()).await.expect("a status");
+        assert_eq!(status.key_result, key_result);
+        assert_eq!(value_of(&status), dec("12"));
+        // (12 - 10) / (20 - 10) = 0.2.
+        let progress = status.progress.expect("progress");
+        assert_eq!(read(progress.raw.as_ref()), dec("0.2"));
+    }
+    // Text that is not a key result's name is rejected as such, even while the index holds
+    // the key result it resembles; a well-formed name of no key result is not found.
+    for bad in [
+        String::new(),
+        format!("{key_result}/"),
+        format!(" {key_result}"),
+        format!("{key_result}/checkIns/1"),
+        objective.clone(),
+    ] {
+        let status = get(bad.clone()).await.expect_err("not a name");
+        assert_eq!(
+            violated_fields(&status),
+            ["name".to_owned()].into(),
+            "{bad:?}"
+        );
+    }
+    let missing = get(format!("{objective}/keyResults/missing"))
+        .await
+        .expect_err("no such key result");
+    assert_error(&missing, Code::NotFound, "RESOURCE_NOT_FOUND");
     stack.stop().await;
 }
