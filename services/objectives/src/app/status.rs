@@ -8,7 +8,7 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, RwLock},
+    sync::{Arc, OnceLock, RwLock},
 };
 
 use chrono::{DateTime, Utc};
@@ -19,6 +19,7 @@ use devokr_domain::{
     health::{Confidence, ExpectedCurve, HealthInputs, PaceBands, Reading, assess},
     names::{CycleName, KeyResultName},
 };
+use devokr_proto::objectives::v1 as pb;
 use tokio::sync::watch;
 
 use super::{CheckIn, KeyResult, KeyResultStatus, KeyResultValue};
@@ -37,7 +38,29 @@ pub struct KeyResultState {
     /// Index in `check_ins` of the check-in that counts now: computed once, as reads of the
     /// current status are what other services do all the time.
     latest: Option<usize>,
+    /// The wire form of the current status at some instant, made by the gRPC layer on the
+    /// first read: a read then fills in only what depends on the instant judged.
+    pub current_wire: Derived<pb::KeyResultStatus>,
 }
+
+/// A value derived from the rest of a state, made once on first use; it takes no part in
+/// comparing states.
+#[derive(Debug, Clone, Default)]
+pub struct Derived<T>(OnceLock<T>);
+
+impl<T> Derived<T> {
+    pub fn get_or_init(&self, make: impl FnOnce() -> T) -> &T {
+        self.0.get_or_init(make)
+    }
+}
+
+impl<T> PartialEq for Derived<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<T> Eq for Derived<T> {}
 
 impl KeyResultState {
     pub fn new(
@@ -56,6 +79,7 @@ impl KeyResultState {
             check_ins,
             version,
             latest: None,
+            current_wire: Derived::default(),
         };
         state.latest = state
             .replay(DateTime::<Utc>::MAX_UTC, DateTime::<Utc>::MAX_UTC)

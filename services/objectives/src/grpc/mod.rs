@@ -413,7 +413,17 @@ impl ObjectivesService for ObjectivesGrpc {
         // The most frequent call of all: the name is looked up as it came, not parsed.
         let state = self.app.state_named("name", &request.name).await?;
         let status = self.app.status_of(&state, at, read_time);
-        Ok(Response::new(convert::key_result_status(status)))
+        let status = match read_time {
+            // Names, values and progress turn into text once per change, not once per read.
+            None => convert::current_key_result_status(
+                state
+                    .current_wire
+                    .get_or_init(|| convert::key_result_status(status.clone())),
+                status,
+            ),
+            Some(_) => convert::key_result_status(status),
+        };
+        Ok(Response::new(status))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "UpdateObjective"))]
