@@ -31,6 +31,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // A method a service does not implement answers UNIMPLEMENTED instead of failing the
         // build, so new RPCs can land before every service serves them.
         .generate_default_stubs(true)
+        // Small encode buffers: a long-lived watch stream holds one for its whole life.
+        .codec_path("crate::codec::SmallBufferCodec")
         .compile_fds(descriptors)?;
     Ok(())
 }

@@ -6,6 +6,7 @@
 pub mod client;
 pub mod db;
 pub mod error;
+pub mod fanout;
 pub mod local_postgres;
 pub mod outbox;
 pub mod paging;

@@ -1,14 +1,16 @@
 //! The transactional outbox and its change feed, against a real PostgreSQL: order and
 //! completeness across transactions that commit out of version order, rolled-back versions,
-//! resuming, pruning, slow subscribers and many subscribers.
+//! resuming, pruning, slow subscribers and many subscribers; and the fanout that routes each
+//! change only to the subscribers of its keys.
 
 use std::{sync::Arc, time::Duration};
 
 use devokr_platform::{
-    outbox::{self, BROADCAST_CAPACITY, Change, ChangeFeed, FeedError, Subscription},
+    fanout::Fanout,
+    outbox::{self, BROADCAST_CAPACITY, Change, ChangeFeed, FeedError},
     testing::TestDatabase,
 };
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use sqlx::{Connection, PgConnection, PgPool, postgres::PgPoolOptions};
 use tokio_util::sync::CancellationToken;
 
@@ -106,8 +108,12 @@ fn note(text: &str) -> Note {
     }
 }
 
+/// A stream of changes: a feed's subscription or a fanout's.
+trait Changes: Stream<Item = Result<Arc<Change<Note>>, FeedError>> + Unpin {}
+impl<S: Stream<Item = Result<Arc<Change<Note>>, FeedError>> + Unpin> Changes for S {}
+
 /// The next change, which must come within the patience.
-async fn next(subscription: &mut Subscription<Note>) -> Arc<Change<Note>> {
+async fn next(subscription: &mut impl Changes) -> Arc<Change<Note>> {
     match tokio::time::timeout(PATIENCE, subscription.next()).await {
         Ok(Some(Ok(change))) => change,
         Ok(other) => panic!("expected a change, got {other:?}"),
@@ -116,7 +122,7 @@ async fn next(subscription: &mut Subscription<Note>) -> Arc<Change<Note>> {
 }
 
 /// `(version, text)` of the next `count` changes.
-async fn take(subscription: &mut Subscription<Note>, count: usize) -> Vec<(i64, String)> {
+async fn take(subscription: &mut impl Changes, count: usize) -> Vec<(i64, String)> {
     let mut changes = Vec::with_capacity(count);
     for _ in 0..count {
         let change = next(subscription).await;
@@ -125,7 +131,7 @@ async fn take(subscription: &mut Subscription<Note>, count: usize) -> Vec<(i64, 
     changes
 }
 
-async fn nothing_for(subscription: &mut Subscription<Note>, period: Duration) {
+async fn nothing_for(subscription: &mut impl Changes, period: Duration) {
     if let Ok(item) = tokio::time::timeout(period, subscription.next()).await {
         panic!("expected nothing yet, got {item:?}");
     }
@@ -589,4 +595,131 @@ async fn interleaved_writers_with_rollbacks_lose_and_repeat_nothing() {
         assert_eq!(&versions, expected, "subscriber {index}");
         nothing_for(subscription, Duration::from_millis(50)).await;
     }
+}
+
+/// A fanout routing each note by the keys before its colon: "a,b:text" carries a and b.
+fn fanout(fixture: &Fixture) -> Fanout<String, Note> {
+    Fanout::start(fixture.feed.clone(), |note: &Note| {
+        let (keys, _) = note.text.split_once(':').unwrap_or_default();
+        keys.split(',').map(str::to_owned).collect()
+    })
+}
+
+fn keys(keys: &[&str]) -> Vec<String> {
+    keys.iter().map(|&key| key.to_owned()).collect()
+}
+
+#[tokio::test]
+async fn a_fanout_hands_each_change_only_to_the_subscribers_of_its_keys_in_order_and_once() {
+    let fixture = Fixture::new().await;
+    let fanout = fanout(&fixture);
+    let mut a = fanout.subscribe(keys(&["a"]), None).await.expect("a");
+    let mut b = fanout.subscribe(keys(&["b"]), None).await.expect("b");
+    let mut a_and_b = fanout.subscribe(keys(&["a", "b"]), None).await.expect("ab");
+    let mut c = fanout.subscribe(keys(&["c"]), None).await.expect("c");
+    let mut versions = Vec::new();
+    for text in ["a:1", "b:2", "a,b:3", "a:4", "d:5"] {
+        versions.push(fixture.commit(text).await);
+    }
+    let version = |index: usize, text: &str| (versions[index], text.to_owned());
+    assert_eq!(
+        take(&mut a, 3).await,
+        [version(0, "a:1"), version(2, "a,b:3"), version(3, "a:4")]
+    );
+    assert_eq!(
+        take(&mut b, 2).await,
+        [version(1, "b:2"), version(2, "a,b:3")]
+    );
+    // A change carrying two of a subscriber's keys reaches it once.
+    assert_eq!(
+        take(&mut a_and_b, 4).await,
+        [
+            version(0, "a:1"),
+            version(1, "b:2"),
+            version(2, "a,b:3"),
+            version(3, "a:4")
+        ]
+    );
+    // d:5 has been routed (it is the last change), and reached nobody.
+    fixture.broadcast(versions[4]).await;
+    for subscriber in [&mut a, &mut b, &mut a_and_b, &mut c] {
+        nothing_for(subscriber, HELD_BACK).await;
+    }
+}
+
+#[tokio::test]
+async fn a_fanout_subscriber_resuming_gets_its_keys_backlog_then_live_changes() {
+    let fixture = Fixture::new().await;
+    let fanout = fanout(&fixture);
+    let mut early = Vec::new();
+    for text in ["a:1", "b:2", "a:3"] {
+        early.push(fixture.commit(text).await);
+    }
+    fixture.broadcast(early[2]).await;
+    // Let the router route them before these subscribe, so they come from the table.
+    tokio::time::sleep(HELD_BACK).await;
+    let mut from_start = fanout
+        .subscribe(keys(&["a"]), Some(0))
+        .await
+        .expect("from 0");
+    let mut after_first = fanout
+        .subscribe(keys(&["a"]), Some(early[0]))
+        .await
+        .expect("after the first");
+    let mut from_now = fanout.subscribe(keys(&["a"]), None).await.expect("now");
+    assert_eq!(from_now.start(), early[2]);
+    let later = [fixture.commit("b:4").await, fixture.commit("a:5").await];
+    assert_eq!(
+        take(&mut from_start, 3).await,
+        [
+            (early[0], "a:1".to_owned()),
+            (early[2], "a:3".to_owned()),
+            (later[1], "a:5".to_owned())
+        ]
+    );
+    assert_eq!(
+        take(&mut after_first, 2).await,
+        [(early[2], "a:3".to_owned()), (later[1], "a:5".to_owned())]
+    );
+    assert_eq!(take(&mut from_now, 1).await, [(later[1], "a:5".to_owned())]);
+    for subscriber in [&mut from_start, &mut after_first, &mut from_now] {
+        nothing_for(subscriber, HELD_BACK).await;
+    }
+}
+
+#[tokio::test]
+async fn a_fanout_subscriber_that_does_not_read_ends_with_lagged_and_others_go_on() {
+    let fixture = Fixture::new().await;
+    let fanout = fanout(&fixture);
+    let mut sleeper = fanout.subscribe(keys(&["a"]), None).await.expect("sleeper");
+    let mut reader = fanout.subscribe(keys(&["b"]), None).await.expect("reader");
+    let changes = BROADCAST_CAPACITY as i64 + 100;
+    let payload = prost::Message::encode_to_vec(&note("a:flood"));
+    sqlx::query(
+        "insert into feed.outbox (tenant, payload) select 't', $1 from generate_series(1, $2)",
+    )
+    .bind(&payload)
+    .bind(changes)
+    .execute(&fixture.pool)
+    .await
+    .unwrap();
+    fixture.broadcast(changes).await;
+    let written = fixture.commit("b:after").await;
+    assert_eq!(
+        take(&mut reader, 1).await,
+        [(written, "b:after".to_owned())]
+    );
+    let mut received = 0;
+    let ended = loop {
+        match tokio::time::timeout(PATIENCE, sleeper.next()).await {
+            Ok(Some(Ok(_))) => received += 1,
+            Ok(other) => break other,
+            Err(_) => panic!("the sleeper neither lagged nor ended"),
+        }
+    };
+    assert!(
+        matches!(ended, Some(Err(FeedError::Lagged))),
+        "{ended:?} after {received} changes"
+    );
+    assert_eq!(received, BROADCAST_CAPACITY);
 }

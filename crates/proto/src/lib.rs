@@ -1,6 +1,7 @@
 //! Generated protobuf types and gRPC stubs of every DevOKR service, the encoded descriptor
 //! set for server reflection, and conversions between shared domain types and their wire form.
 
+pub mod codec;
 pub mod convert;
 
 /// The do-nothing service the benchmark measures the server setup with.

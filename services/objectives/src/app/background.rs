@@ -219,7 +219,7 @@ async fn follow_outbox(app: ObjectivesApp, shutdown: CancellationToken) {
                             // The replica that made the change has loaded it already.
                             let loaded = app
                                 .index()
-                                .get(&name)
+                                .get(&change.payload.key_result)
                                 .is_some_and(|state| state.version >= change.version);
                             if loaded {
                                 app.index().applied(change.version);

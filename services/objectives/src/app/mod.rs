@@ -14,6 +14,7 @@ use devokr_platform::{
     client::PeerError,
     outbox::ChangeFeed,
     paging::{Page, PageRequest},
+    request::parse_field,
 };
 
 use crate::{
@@ -210,13 +211,39 @@ impl ObjectivesApp {
         read_time: Option<DateTime<Utc>>,
     ) -> ServiceResult<KeyResultStatus> {
         let state = self.state(name).await?;
-        let settings = self.settings(&name.tenant).await?;
+        self.key_result_status_of(&state, at, read_time).await
+    }
+
+    /// How the key result of `state` is doing, as [`Self::key_result_status`] says, with its
+    /// tenant's pace bands.
+    pub async fn key_result_status_of(
+        &self,
+        state: &KeyResultState,
+        at: Option<DateTime<Utc>>,
+        read_time: Option<DateTime<Utc>>,
+    ) -> ServiceResult<KeyResultStatus> {
+        let settings = self.settings(&state.key_result.name.tenant).await?;
         Ok(state.status(at.unwrap_or_else(Utc::now), read_time, &settings.pace))
+    }
+
+    /// The inputs of the status of the key result named `name` in a request's `field`. The
+    /// index holds every name it knows as the service writes it, so a read of a known key
+    /// result is a look-up of the text as it came; other text is parsed (a bad name is
+    /// INVALID_ARGUMENT) and loaded.
+    pub(crate) async fn state_named(
+        &self,
+        field: &str,
+        name: &str,
+    ) -> ServiceResult<Arc<KeyResultState>> {
+        if let Some(state) = self.index.get(name) {
+            return Ok(state);
+        }
+        self.state(&parse_field(field, name)?).await
     }
 
     /// The inputs of a key result's status: from the index, or loaded into it.
     pub(crate) async fn state(&self, name: &KeyResultName) -> ServiceResult<Arc<KeyResultState>> {
-        if let Some(state) = self.index.get(name) {
+        if let Some(state) = self.index.get(&name.to_string()) {
             return Ok(state);
         }
         self.reload(name)

@@ -8,7 +8,7 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, RwLock},
+    sync::{Arc, OnceLock, RwLock},
 };
 
 use chrono::{DateTime, Utc};
@@ -20,6 +20,7 @@ use devokr_domain::{
     names::{CycleName, KeyResultName},
     progress::Progress,
 };
+use devokr_proto::objectives::v1 as pb;
 use rust_decimal::Decimal;
 use tokio::sync::watch;
 
@@ -41,6 +42,9 @@ pub struct KeyResultState {
     /// What everything known now gives, whatever the instant of judging: computed once, as
     /// reads of the current status are what other services do all the time.
     current: Evaluation,
+    /// The wire form of the current status at some instant, made by the gRPC layer on the
+    /// first read: a read then fills in only what depends on the instant judged.
+    pub current_wire: Derived<pb::KeyResultStatus>,
 }
 
 /// Progress of a key result from the check-ins that count, before judging it at an instant.
@@ -53,6 +57,25 @@ struct Evaluation {
     /// What the kind's progress is made of, in words (see `KeyResultKind::describe`).
     note: Option<String>,
 }
+
+/// A value derived from the rest of a state, made once on first use; it takes no part in
+/// comparing states.
+#[derive(Debug, Clone, Default)]
+pub struct Derived<T>(OnceLock<T>);
+
+impl<T> Derived<T> {
+    pub fn get_or_init(&self, make: impl FnOnce() -> T) -> &T {
+        self.0.get_or_init(make)
+    }
+}
+
+impl<T> PartialEq for Derived<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<T> Eq for Derived<T> {}
 
 impl KeyResultState {
     pub fn new(
@@ -77,6 +100,7 @@ impl KeyResultState {
                 progress: Ok(None),
                 note: None,
             },
+            current_wire: Derived::default(),
         };
         state.current = state.evaluate(DateTime::<Utc>::MAX_UTC, DateTime::<Utc>::MAX_UTC);
         state
@@ -218,9 +242,12 @@ impl KeyResultState {
 }
 
 /// The in-memory index of key-result states, shared by every call of a replica.
+///
+/// Keyed by each name's text, so a read looks a request's name up as it came, without parsing
+/// it or building a name.
 #[derive(Debug, Clone)]
 pub struct StatusIndex {
-    states: Arc<RwLock<HashMap<KeyResultName, Arc<KeyResultState>>>>,
+    states: Arc<RwLock<HashMap<Box<str>, Arc<KeyResultState>>>>,
     /// The highest outbox version whose change the index has applied.
     applied: Arc<watch::Sender<i64>>,
 }
@@ -235,7 +262,9 @@ impl Default for StatusIndex {
 }
 
 impl StatusIndex {
-    pub fn get(&self, name: &KeyResultName) -> Option<Arc<KeyResultState>> {
+    /// The state of the key result whose name is `name` in canonical form (as the service
+    /// writes names); `None` for any other text.
+    pub fn get(&self, name: &str) -> Option<Arc<KeyResultState>> {
         self.read().get(name).cloned()
     }
 
@@ -247,7 +276,7 @@ impl StatusIndex {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let entry = states
-            .entry(state.key_result.name.clone())
+            .entry(state.key_result.name.to_string().into_boxed_str())
             .or_insert_with(|| Arc::clone(&state));
         if entry.version <= state.version {
             *entry = Arc::clone(&state);
@@ -259,7 +288,7 @@ impl StatusIndex {
         self.states
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .remove(name);
+            .remove(name.to_string().as_str());
     }
 
     /// Forgets everything, for example after missing changes; states reload on demand.
@@ -288,7 +317,7 @@ impl StatusIndex {
         let _ = applied.wait_for(|applied| *applied >= version).await;
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<KeyResultName, Arc<KeyResultState>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Box<str>, Arc<KeyResultState>>> {
         self.states
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -968,6 +968,22 @@ pub(super) fn key_result_status(status: KeyResultStatus) -> pb::KeyResultStatus 
     }
 }
 
+/// The wire form of `status`, a current status (judged with every check-in known), from
+/// `current`, the wire form of the same state's current status at another instant: only the
+/// assessment and the instant depend on the instant judged.
+pub(super) fn current_key_result_status(
+    current: &pb::KeyResultStatus,
+    status: KeyResultStatus,
+) -> pb::KeyResultStatus {
+    pb::KeyResultStatus {
+        expected_progress: Some(status.assessment.expected_progress.into()),
+        health: health(status.assessment.health).into(),
+        explanation: status.assessment.explanation,
+        evaluation_time: Some(timestamp(status.evaluation_time)),
+        ..current.clone()
+    }
+}
+
 /// The resource name of a check-in.
 pub(super) fn check_in_name(check_in: &CheckIn) -> String {
     format!("{}/checkIns/{}", check_in.key_result, check_in.id)

@@ -19,13 +19,21 @@ use crate::app::{Actor, HistoryBucket, ObjectivesApp};
 #[derive(Debug, Clone)]
 pub struct ObjectivesGrpc {
     app: ObjectivesApp,
+    /// Routes each change to the watches that follow it.
+    watches: watch::Watches,
     /// Fires when the server shuts down; long-lived watches end then.
     shutdown: CancellationToken,
 }
 
 impl ObjectivesGrpc {
+    /// The handlers of `app`; must be called inside a Tokio runtime (watches are routed by a
+    /// task of their own).
     pub fn new(app: ObjectivesApp, shutdown: CancellationToken) -> Self {
-        Self { app, shutdown }
+        Self {
+            watches: watch::start_routing(&app),
+            app,
+            shutdown,
+        }
     }
 }
 
@@ -255,7 +263,13 @@ impl ObjectivesService for ObjectivesGrpc {
         &self,
         request: Request<pb::WatchKeyResultStatusRequest>,
     ) -> Result<Response<watch::StatusStream>, Status> {
-        let stream = watch::watch(&self.app, request.into_inner(), &self.shutdown).await?;
+        let stream = watch::watch(
+            &self.app,
+            &self.watches,
+            request.into_inner(),
+            &self.shutdown,
+        )
+        .await?;
         Ok(Response::new(stream))
     }
 
@@ -389,13 +403,24 @@ impl ObjectivesService for ObjectivesGrpc {
         request: Request<pb::GetKeyResultStatusRequest>,
     ) -> Result<Response<pb::KeyResultStatus>, Status> {
         let request = request.into_inner();
-        let name = convert::name("name", &request.name)?;
         let at = optional_instant("evaluation_time", request.evaluation_time.as_ref())
             .map_err(ServiceError::from)?;
         let read_time = optional_instant("read_time", request.read_time.as_ref())
             .map_err(ServiceError::from)?;
-        let status = self.app.key_result_status(&name, at, read_time).await?;
-        Ok(Response::new(convert::key_result_status(status)))
+        // The most frequent call of all: the name is looked up as it came, not parsed.
+        let state = self.app.state_named("name", &request.name).await?;
+        let status = self.app.key_result_status_of(&state, at, read_time).await?;
+        let status = match read_time {
+            // Names, values and progress turn into text once per change, not once per read.
+            None => convert::current_key_result_status(
+                state
+                    .current_wire
+                    .get_or_init(|| convert::key_result_status(status.clone())),
+                status,
+            ),
+            Some(_) => convert::key_result_status(status),
+        };
+        Ok(Response::new(status))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "UpdateObjective"))]

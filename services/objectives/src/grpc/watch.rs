@@ -2,15 +2,17 @@
 //! every change, from the outbox in version order. A client resumes after the last version it
 //! saw; one whose version is too old is told so and starts over.
 //!
-//! A watch is a stream over the shared change feed, with no task of its own, so ten thousand
-//! of them cost little memory. Each change is answered from the status index once the index
-//! has applied it, so a watcher never sees a status older than the change it is told about.
+//! A watch is a stream with no task of its own, so ten thousand of them cost little memory.
+//! One router follows the change feed and hands each change only to the watches of its key
+//! result, objective or cycle, so a change costs what its watchers cost, not what every watch
+//! costs. Each change is answered from the status index once the index has applied it, so a
+//! watcher never sees a status older than the change it is told about.
 
 use std::{collections::HashSet, pin::Pin, sync::Arc};
 
 use chrono::Utc;
 use devokr_domain::names::{CycleName, KeyResultName, ObjectiveName, TenantName};
-use devokr_platform::{ServiceError, outbox::Change, request::parse_field};
+use devokr_platform::{ServiceError, fanout::Fanout, outbox::Change, request::parse_field};
 use devokr_proto::objectives::v1::{self as pb, watch_key_result_status_response::Event};
 use futures::{Stream, StreamExt, stream};
 use tokio_util::sync::CancellationToken;
@@ -22,6 +24,33 @@ use crate::{app::ObjectivesApp, store::KeyResultChanged};
 /// The response stream of a watch.
 pub(super) type StatusStream =
     Pin<Box<dyn Stream<Item = Result<pb::WatchKeyResultStatusResponse, Status>> + Send>>;
+
+/// The routes of the changes to the watches.
+pub(super) type Watches = Fanout<WatchKey, KeyResultChanged>;
+
+/// What a watch can follow, and what a change is routed by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) enum WatchKey {
+    KeyResult(String),
+    Objective(String),
+    Cycle(String),
+}
+
+/// Starts routing the changes of `app`'s feed to watches.
+pub(super) fn start_routing(app: &ObjectivesApp) -> Watches {
+    Fanout::start(app.feed().clone(), keys_of)
+}
+
+/// A change concerns its key result, that key result's objective and its cycle.
+fn keys_of(change: &KeyResultChanged) -> Vec<WatchKey> {
+    let mut keys = Vec::with_capacity(3);
+    if let Some((objective, _)) = change.key_result.split_once("/keyResults/") {
+        keys.push(WatchKey::Objective(objective.to_owned()));
+    }
+    keys.push(WatchKey::KeyResult(change.key_result.clone()));
+    keys.push(WatchKey::Cycle(change.cycle.clone()));
+    keys
+}
 
 /// Which key results a watch follows.
 #[derive(Debug, Clone)]
@@ -77,14 +106,11 @@ impl Selection {
         Ok(Self::KeyResults(names))
     }
 
-    fn matches(&self, change: &KeyResultChanged) -> bool {
+    fn keys(&self) -> Vec<WatchKey> {
         match self {
-            Self::KeyResults(names) => names.contains(&change.key_result),
-            Self::Objective(objective) => change
-                .key_result
-                .strip_prefix(objective.as_str())
-                .is_some_and(|rest| rest.starts_with("/keyResults/")),
-            Self::Cycle(cycle) => &change.cycle == cycle,
+            Self::KeyResults(names) => names.iter().cloned().map(WatchKey::KeyResult).collect(),
+            Self::Objective(objective) => vec![WatchKey::Objective(objective.clone())],
+            Self::Cycle(cycle) => vec![WatchKey::Cycle(cycle.clone())],
         }
     }
 }
@@ -92,6 +118,7 @@ impl Selection {
 /// Starts a watch.
 pub(super) async fn watch(
     app: &ObjectivesApp,
+    watches: &Watches,
     request: pb::WatchKeyResultStatusRequest,
     shutdown: &CancellationToken,
 ) -> Result<StatusStream, Status> {
@@ -116,12 +143,11 @@ pub(super) async fn watch(
 
     // Subscribe first, then read the current statuses: a change in between is sent twice
     // rather than lost.
-    let start = resume.unwrap_or_else(|| app.feed().version());
-    let changes = app
-        .feed()
-        .subscribe(Some(start))
+    let changes = watches
+        .subscribe(selection.keys(), resume)
         .await
         .map_err(ServiceError::from)?;
+    let start = changes.start();
     let snapshot = match resume {
         Some(_) => Vec::new(),
         None => snapshot(app, &selection).await?,
@@ -139,21 +165,12 @@ pub(super) async fn watch(
     );
 
     let app = app.clone();
-    // Every change reaches every watch: decide whether it is this watch's before cloning or
-    // awaiting anything, since most are not.
-    let live = changes.filter_map(move |change| {
-        let wanted = match &change {
-            Ok(change) => selection
-                .matches(&change.payload)
-                .then(|| (app.clone(), Arc::clone(change))),
-            Err(_) => None,
-        };
-        let failed = change.err();
+    let live = changes.then(move |change| {
+        let app = app.clone();
         async move {
-            match (wanted, failed) {
-                (Some((app, change)), _) => Some(answer(&app, &change).await),
-                (None, Some(error)) => Some(Err(Status::from(ServiceError::from(error)))),
-                (None, None) => None,
+            match change {
+                Ok(change) => answer(&app, &change).await,
+                Err(error) => Err(Status::from(ServiceError::from(error))),
             }
         }
     });

@@ -12,9 +12,12 @@ use devokr_proto::objectives::v1 as pb;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::fixture::{
-    Stack, assert_error, dec, from_timestamp, instant, percent_key_result, read, reference_events,
-    timestamp,
+use crate::{
+    check_ins::{check_in, manual_key_result, record, stack_with_objective, value_of},
+    fixture::{
+        Stack, assert_error, dec, from_timestamp, instant, percent_key_result, read,
+        reference_events, timestamp, violated_fields,
+    },
 };
 
 /// The cycle: 1997-01-01 to 1997-03-31 in UTC, that is [1997-01-01T00:00Z, 1997-04-01T00:00Z),
@@ -497,5 +500,155 @@ async fn objective_status_is_the_weighted_mean_and_the_worst_health_then_stale_w
         .into_inner();
     assert_eq!(listed.key_results.len(), 3);
 
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_status_read_takes_a_known_name_as_written_and_checks_any_other_text() {
+    let (stack, objective) = stack_with_objective().await;
+    let key_result = stack
+        .create_key_result(&objective, "retention", manual_key_result("10", "20"))
+        .await
+        .name;
+    record(
+        &stack,
+        &key_result,
+        check_in("12", "1997-01-20T00:00:00Z", "r-1"),
+    )
+    .await;
+    let get = |name: String| {
+        let mut client = stack.client();
+        async move {
+            client
+                .get_key_result_status(pb::GetKeyResultStatusRequest {
+                    name,
+                    evaluation_time: Some(timestamp(MID_CYCLE)),
+                    read_time: None,
+                })
+                .await
+                .map(tonic::Response::into_inner)
+        }
+    };
+    // Twice: loaded on the first read (or already by the check-in), from the index after.
+    for _ in 0..2 {
+        let status = get(key_result.clone()).await.expect("a status");
+        assert_eq!(status.key_result, key_result);
+        assert_eq!(value_of(&status), dec("12"));
+        // (12 - 10) / (20 - 10) = 0.2.
+        let progress = status.progress.expect("progress");
+        assert_eq!(read(progress.raw.as_ref()), dec("0.2"));
+    }
+    // Text that is not a key result's name is rejected as such, even while the index holds
+    // the key result it resembles; a well-formed name of no key result is not found.
+    for bad in [
+        String::new(),
+        format!("{key_result}/"),
+        format!(" {key_result}"),
+        format!("{key_result}/checkIns/1"),
+        objective.clone(),
+    ] {
+        let status = get(bad.clone()).await.expect_err("not a name");
+        assert_eq!(
+            violated_fields(&status),
+            ["name".to_owned()].into(),
+            "{bad:?}"
+        );
+    }
+    let missing = get(format!("{objective}/keyResults/missing"))
+        .await
+        .expect_err("no such key result");
+    assert_error(&missing, Code::NotFound, "RESOURCE_NOT_FOUND");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_current_status_read_again_at_other_instants_is_judged_afresh_at_each() {
+    let (stack, objective) = stack_with_objective().await;
+    let key_result = stack
+        .create_key_result(&objective, "retention", manual_key_result("10", "20"))
+        .await
+        .name;
+    record(
+        &stack,
+        &key_result,
+        check_in("12", "1997-01-20T00:00:00Z", "r-1"),
+    )
+    .await;
+    // GetKeyResultStatus keeps the wire form of the first read and fills in, per read, what
+    // depends on the instant; BatchGetKeyResultStatus builds every status whole. Both must
+    // say the same at every instant, the first read's included.
+    let get = |at: &'static str| {
+        let mut client = stack.client();
+        let name = key_result.clone();
+        async move {
+            client
+                .get_key_result_status(pb::GetKeyResultStatusRequest {
+                    name,
+                    evaluation_time: Some(timestamp(at)),
+                    read_time: None,
+                })
+                .await
+                .expect("a status")
+                .into_inner()
+        }
+    };
+    let batch = |at: &'static str| {
+        let mut client = stack.client();
+        let name = key_result.clone();
+        async move {
+            let results = client
+                .batch_get_key_result_status(pb::BatchGetKeyResultStatusRequest {
+                    parent: crate::fixture::TENANT.into(),
+                    names: vec![name],
+                    evaluation_time: Some(timestamp(at)),
+                })
+                .await
+                .expect("a batch")
+                .into_inner()
+                .results;
+            match results.into_iter().next().and_then(|result| result.result) {
+                Some(pb::key_result_status_result::Result::Status(status)) => status,
+                other => panic!("expected a status, got {other:?}"),
+            }
+        }
+    };
+    // Progress (12 − 10) / (20 − 10) = 0.2 throughout. Expected progress: 45 of the 90
+    // days at mid-cycle, 0.5; 9 of 90 on 10 January, 0.1; 1 once the cycle has ended, which
+    // it did below target: missed.
+    let instants = [
+        (MID_CYCLE, "0.5"),
+        ("1997-01-10T00:00:00Z", "0.1"),
+        ("1997-04-01T00:00:00Z", "1"),
+        (MID_CYCLE, "0.5"),
+    ];
+    let mut explanations = Vec::new();
+    for (at, expected) in instants {
+        let status = get(at).await;
+        assert_eq!(status, batch(at).await, "at {at}");
+        assert_eq!(from_timestamp(status.evaluation_time.as_ref()), instant(at));
+        assert_eq!(
+            read(status.expected_progress.as_ref()),
+            dec(expected),
+            "at {at}"
+        );
+        assert_eq!(
+            read(
+                status
+                    .progress
+                    .as_ref()
+                    .and_then(|progress| progress.raw.as_ref())
+            ),
+            dec("0.2")
+        );
+        explanations.push(status.explanation);
+    }
+    assert_eq!(
+        get("1997-04-01T00:00:00Z").await.health(),
+        pb::Health::Missed
+    );
+    // Each instant has its own explanation; the same instant, the same one.
+    assert_ne!(explanations[0], explanations[1]);
+    assert_ne!(explanations[1], explanations[2]);
+    assert_eq!(explanations[0], explanations[3]);
     stack.stop().await;
 }

@@ -22,6 +22,7 @@ use crate::{
 pub(crate) enum Selection {
     KeyResults(Vec<String>),
     Objective(String),
+    Cycle(String),
 }
 
 fn request(selection: &Selection, resume_version: i64) -> pb::WatchKeyResultStatusRequest {
@@ -33,6 +34,7 @@ fn request(selection: &Selection, resume_version: i64) -> pb::WatchKeyResultStat
     match selection {
         Selection::KeyResults(names) => request.key_results.clone_from(names),
         Selection::Objective(name) => request.objective.clone_from(name),
+        Selection::Cycle(name) => request.cycle.clone_from(name),
     }
     request
 }
@@ -290,6 +292,86 @@ async fn a_watch_of_an_objective_sends_its_statuses_a_bookmark_then_every_change
     assert_eq!(metadata["requestedVersion"], (a3_version - 1).to_string());
     assert_eq!(metadata["oldestVersion"], v4.to_string());
 
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn each_change_reaches_exactly_the_watches_of_its_key_result_objective_or_cycle_in_order() {
+    let (stack, growth) = stack_with_objective().await;
+    let q1 = format!("{TENANT}/cycles/q1-1997");
+    let q2 = stack
+        .create_cycle("q2-1997", "1997-04-01", "1997-06-30", "UTC")
+        .await
+        .name;
+    let other = stack.create_objective("other", &q1).await.name;
+    let later = stack.create_objective("later", &q2).await.name;
+    let mut created = Vec::new();
+    for (objective, id) in [
+        (&growth, "a1"),
+        (&growth, "a2"),
+        (&other, "b1"),
+        (&later, "c1"),
+    ] {
+        let key_result = stack
+            .create_key_result(objective, id, manual_key_result("10", "20"))
+            .await;
+        created.push(key_result.name);
+    }
+    let [a1, a2, b1, c1] = created.try_into().expect("four key results");
+    let settled = status_as_of(&stack, &c1, None, None).await.version;
+
+    let selections = [
+        ("a1", Selection::KeyResults(vec![a1.clone()])),
+        (
+            "a1 and b1",
+            Selection::KeyResults(vec![a1.clone(), b1.clone()]),
+        ),
+        ("b1", Selection::KeyResults(vec![b1.clone()])),
+        ("objective growth", Selection::Objective(growth.clone())),
+        ("objective other", Selection::Objective(other.clone())),
+        ("cycle q1", Selection::Cycle(q1.clone())),
+        ("cycle q2", Selection::Cycle(q2.clone())),
+    ];
+    let mut watchers = Vec::new();
+    for (label, selection) in selections {
+        watchers.push((label, open_watch(&stack, selection, settled).await));
+    }
+
+    // Three check-ins in q1 (a1, b1, a2), none in q2.
+    let mut changes = Vec::new();
+    for (key_result, key) in [(&a1, "a1-1"), (&b1, "b1-1"), (&a2, "a2-1")] {
+        record(
+            &stack,
+            key_result,
+            check_in("12", "1997-01-20T00:00:00Z", key),
+        )
+        .await;
+        let version = status_as_of(&stack, key_result, None, None).await.version;
+        changes.push((key_result.clone(), version));
+    }
+    let [on_a1, on_b1, on_a2] = [0, 1, 2].map(|index| changes[index].clone());
+    // Worked out from the selections: a watch gets the changes of the key results it names,
+    // of its objective's key results, or of its cycle's, in the order they were made.
+    let expected = [
+        ("a1", vec![on_a1.clone()]),
+        ("a1 and b1", vec![on_a1.clone(), on_b1.clone()]),
+        ("b1", vec![on_b1.clone()]),
+        ("objective growth", vec![on_a1.clone(), on_a2.clone()]),
+        ("objective other", vec![on_b1.clone()]),
+        ("cycle q1", vec![on_a1, on_b1, on_a2]),
+        ("cycle q2", vec![]),
+    ];
+    for ((label, watcher), (expected_label, expected)) in watchers.iter_mut().zip(expected) {
+        assert_eq!(*label, expected_label);
+        let mut received = Vec::new();
+        for _ in 0..expected.len() {
+            let (version, status) = watcher.next_status().await;
+            assert_eq!(status.version, version, "{label}");
+            received.push((status.key_result, version));
+        }
+        assert_eq!(received, expected, "{label}");
+        watcher.assert_quiet(label).await;
+    }
     stack.stop().await;
 }
 
