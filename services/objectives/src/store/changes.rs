@@ -13,7 +13,7 @@ use sqlx::{PgConnection, Postgres, Row, Transaction};
 
 use super::{
     ObjectivesStore,
-    check_ins::{audit, publish},
+    check_ins::{audit, audit_and_publish},
     definition::{DefinitionColumns, definition_columns},
     driver_text, health_mode_text, key_result_from_row, level_text, objective_change,
     objective_from_row, objective_in, set_parents, stage_text,
@@ -359,16 +359,15 @@ impl ObjectivesStore {
                 &name.to_string(),
             ));
         }
-        audit(
+        audit_and_publish(
             &mut transaction,
             actor,
-            &name.tenant(),
+            name,
             "UpdateKeyResult",
-            &name.to_string(),
             change,
+            false,
         )
         .await?;
-        publish(&mut transaction, name, false).await?;
         let key_result = key_result_in(&mut transaction, name).await?;
         transaction.commit().await.map_err(classify)?;
         Ok(key_result)
@@ -486,16 +485,15 @@ async fn cascade(
         .collect();
     key_results.sort_by(|a, b| a.key_result.cmp(&b.key_result));
     for key_result in &key_results {
-        audit(
+        audit_and_publish(
             &mut *transaction,
             actor,
-            &objective.tenant(),
+            key_result,
             key_result_action,
-            &key_result.to_string(),
             json!({ "withObjective": objective.to_string() }),
+            cascade == Cascade::Delete,
         )
         .await?;
-        publish(&mut *transaction, key_result, cascade == Cascade::Delete).await?;
     }
     audit(
         transaction,
@@ -519,16 +517,7 @@ async fn finish_key_result_change(
     action: &str,
     removed: bool,
 ) -> ServiceResult<KeyResult> {
-    audit(
-        &mut transaction,
-        actor,
-        &name.tenant(),
-        action,
-        &name.to_string(),
-        json!({}),
-    )
-    .await?;
-    publish(&mut transaction, name, removed).await?;
+    audit_and_publish(&mut transaction, actor, name, action, json!({}), removed).await?;
     let key_result = key_result_in(&mut transaction, name).await?;
     transaction.commit().await.map_err(classify)?;
     Ok(key_result)

@@ -282,16 +282,15 @@ impl ObjectivesStore {
         .rows_affected()
             > 0;
         if changed {
-            audit(
+            audit_and_publish(
                 &mut transaction,
                 &Actor::service(),
-                &key_result.tenant(),
+                key_result,
                 "MetricUnreadable",
-                &key_result.to_string(),
                 json!({ "problem": problem }),
+                false,
             )
             .await?;
-            publish(&mut transaction, key_result, false).await?;
         }
         transaction.commit().await.map_err(classify)?;
         Ok(changed)
@@ -502,6 +501,29 @@ pub(super) async fn audit(
     .execute(connection)
     .await
     .map_err(classify)?;
+    Ok(())
+}
+
+/// Audits `action` on a key result with `change` and publishes the change of its status
+/// (`removed`: it was deleted), in the caller's transaction.
+pub(super) async fn audit_and_publish(
+    connection: &mut PgConnection,
+    actor: &Actor,
+    key_result: &KeyResultName,
+    action: &str,
+    change: serde_json::Value,
+    removed: bool,
+) -> ServiceResult<()> {
+    audit(
+        &mut *connection,
+        actor,
+        &key_result.tenant(),
+        action,
+        &key_result.to_string(),
+        change,
+    )
+    .await?;
+    publish(connection, key_result, removed).await?;
     Ok(())
 }
 

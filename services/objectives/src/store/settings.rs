@@ -15,7 +15,7 @@ use sqlx::{PgConnection, Row, postgres::PgRow};
 
 use super::{
     ObjectivesStore,
-    check_ins::{KeyResultChanged, OUTBOX, audit, publish},
+    check_ins::{KeyResultChanged, OUTBOX, audit, audit_and_publish},
 };
 use crate::app::{Actor, TenantSettings, settings_name};
 
@@ -225,19 +225,18 @@ async fn settle_health(
             continue;
         }
         if verdict.changed() {
-            audit(
+            audit_and_publish(
                 &mut *connection,
                 actor,
-                &name.tenant(),
+                name,
                 "RejudgeHealth",
-                &name.to_string(),
                 json!({
                     "from": health_text(verdict.told),
                     "to": health_text(verdict.now),
                 }),
+                false,
             )
             .await?;
-            publish(&mut *connection, name, false).await?;
             published.push(name.clone());
         }
         sqlx::query(
