@@ -12,11 +12,10 @@ use serde_json::json;
 use sqlx::{PgConnection, Postgres, Row, Transaction};
 
 use super::{
-    ObjectivesStore,
+    ObjectivesStore, bind_alignment,
     check_ins::{audit, audit_and_publish},
     definition::{DefinitionColumns, definition_columns},
-    driver_text, health_mode_text, key_result_from_row, level_text, objective_change,
-    objective_from_row, objective_in, set_parents, stage_text,
+    key_result_from_row, objective_change, objective_from_row, objective_in, set_parents,
 };
 use crate::app::{Actor, Alignment, Definition, KeyResult, Objective};
 
@@ -162,7 +161,7 @@ impl ObjectivesStore {
     ) -> ServiceResult<Objective> {
         let mut transaction = self.pool.begin().await.map_err(classify)?;
         let alignment = &values.alignment;
-        let row = sqlx::query(
+        let query = sqlx::query(
             "update objectives.objective
              set display_name = $4, description = $5, level = $6, owner_team = $7, stage = $8,
                  progress_driver = $9, health_mode = $10, weight = $11,
@@ -174,16 +173,11 @@ impl ObjectivesStore {
         .bind(&name.objective)
         .bind(version)
         .bind(&values.display_name)
-        .bind(&values.description)
-        .bind(level_text(alignment.level))
-        .bind(&alignment.owner_team)
-        .bind(stage_text(alignment.stage))
-        .bind(driver_text(alignment.progress_driver))
-        .bind(health_mode_text(alignment.health_mode))
-        .bind(alignment.weight)
-        .fetch_optional(&mut *transaction)
-        .await
-        .map_err(classify)?;
+        .bind(&values.description);
+        let row = bind_alignment(query, alignment)
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(classify)?;
         if row.is_none() {
             let found = found_objective(&mut transaction, name).await?;
             return Err(explain(

@@ -12,7 +12,7 @@ use devokr_platform::{ServiceError, ServiceResult, db::classify, outbox};
 use serde_json::json;
 use sqlx::{PgConnection, Row, postgres::PgRow};
 
-use super::{ObjectivesStore, cycle_from_row, key_result_from_row};
+use super::{ObjectivesStore, cycle_from_row, key_result_from_row, key_result_name_from_row};
 use crate::app::{Actor, CheckIn, CheckInSource, KeyResult, KeyResultState, NewCheckIn};
 
 /// The outbox of key-result status changes.
@@ -589,11 +589,7 @@ fn check_in_from_row(row: &PgRow) -> ServiceResult<CheckIn> {
             other => anyhow::bail!("unknown check-in source {other:?}"),
         };
         Ok(CheckIn {
-            key_result: KeyResultName {
-                tenant: row.try_get("tenant")?,
-                objective: row.try_get("objective_id")?,
-                key_result: row.try_get("key_result_id")?,
-            },
+            key_result: key_result_name_from_row(row)?,
             id: row.try_get("check_in_id")?,
             value: row.try_get("value")?,
             numerator: row.try_get("numerator")?,

@@ -166,11 +166,7 @@ impl ObjectivesStore {
         .map(|row| {
             super::read(|| {
                 Ok(PublishedHealth {
-                    name: KeyResultName {
-                        tenant: row.try_get("tenant")?,
-                        objective: row.try_get("objective_id")?,
-                        key_result: row.try_get("key_result_id")?,
-                    },
+                    name: super::key_result_name_from_row(row)?,
                     version: row.try_get("status_version")?,
                     time: row.try_get("status_time")?,
                     health: row
