@@ -89,23 +89,6 @@ pub(crate) async fn get_objective(stack: &Stack, name: &str) -> pb::Objective {
         .into_inner()
 }
 
-async fn list_key_results(stack: &Stack, objective: &str) -> Vec<String> {
-    stack
-        .client()
-        .list_key_results(pb::ListKeyResultsRequest {
-            parent: objective.into(),
-            page_size: 100,
-            page_token: String::new(),
-        })
-        .await
-        .expect("key results are listed")
-        .into_inner()
-        .key_results
-        .into_iter()
-        .map(|key_result| key_result.name)
-        .collect()
-}
-
 pub(crate) async fn try_list_objectives(
     stack: &Stack,
     filter: &str,
@@ -262,7 +245,7 @@ async fn deleting_a_key_result_takes_it_out_of_its_objectives_progress_until_und
     assert_eq!(unchanged.delete_time, None);
     assert_eq!(unchanged.etag, b.etag);
     assert_eq!(
-        list_key_results(&stack, &objective).await,
+        stack.key_result_names(&objective).await,
         [a.name.as_str(), b.name.as_str()]
     );
 
@@ -284,10 +267,7 @@ async fn deleting_a_key_result_takes_it_out_of_its_objectives_progress_until_und
     let got = get_key_result(&stack, &b.name).await;
     assert_eq!(got.delete_time, deleted.delete_time);
     assert_eq!(got.etag, deleted.etag);
-    assert_eq!(
-        list_key_results(&stack, &objective).await,
-        [a.name.as_str()]
-    );
+    assert_eq!(stack.key_result_names(&objective).await, [a.name.as_str()]);
 
     // Deleting it again: NOT_FOUND; undeleting a live one: ALREADY_EXISTS.
     let again = delete_key_result(&stack, &b.name, "").await.unwrap_err();
@@ -306,7 +286,7 @@ async fn deleting_a_key_result_takes_it_out_of_its_objectives_progress_until_und
     assert_eq!(read(back.progress.as_ref()), dec("0.3125"));
     assert_eq!(back.health(), pb::Health::OffTrack);
     assert_eq!(
-        list_key_results(&stack, &objective).await,
+        stack.key_result_names(&objective).await,
         [a.name.as_str(), b.name.as_str()]
     );
 
@@ -378,7 +358,7 @@ async fn deleting_an_objective_deletes_its_key_results_and_tells_its_watchers() 
         deleted.delete_time
     );
     assert_eq!(
-        list_key_results(&stack, &objective).await,
+        stack.key_result_names(&objective).await,
         Vec::<String>::new()
     );
     assert_eq!(
@@ -412,10 +392,7 @@ async fn deleting_an_objective_deletes_its_key_results_and_tells_its_watchers() 
     let (_, status) = watcher.next_status().await;
     assert_eq!(status.key_result, a.name);
     // a came back with it; b, deleted before on its own, did not.
-    assert_eq!(
-        list_key_results(&stack, &objective).await,
-        [a.name.as_str()]
-    );
+    assert_eq!(stack.key_result_names(&objective).await, [a.name.as_str()]);
     assert_eq!(
         get_key_result(&stack, &b.name).await.delete_time,
         b_deleted.delete_time

@@ -14,7 +14,8 @@ use crate::{
     changes::{audited, get_key_result, update_key_result},
     check_ins::{MID_CYCLE, check_in, record, stack_with_objective, status_as_of, try_record},
     fixture::{
-        Stack, assert_error, dec, fields, read, timestamp, violated_fields, violations, wire,
+        Stack, TENANT, assert_error, assert_one_violation, dec, fields, read, timestamp,
+        violated_fields, violations, wire,
     },
 };
 
@@ -74,25 +75,6 @@ pub(crate) fn interim(time: &str, progress: &str) -> pb::InterimTarget {
         time: Some(timestamp(time)),
         progress: Some(wire(progress)),
     }
-}
-
-/// Tries to create `key_result` under `objective` as `key_result_id`.
-async fn try_create(
-    stack: &Stack,
-    objective: &str,
-    key_result_id: &str,
-    key_result: pb::KeyResult,
-) -> Result<pb::KeyResult, tonic::Status> {
-    stack
-        .client()
-        .create_key_result(pb::CreateKeyResultRequest {
-            parent: objective.into(),
-            key_result_id: key_result_id.into(),
-            key_result: Some(key_result),
-            request_id: String::new(),
-        })
-        .await
-        .map(tonic::Response::into_inner)
 }
 
 /// The status judged at [`MID_CYCLE`].
@@ -530,7 +512,8 @@ async fn a_value_older_than_cadence_and_grace_is_stale() {
     // A grace without a cadence, and a cadence of zero, are refused.
     let mut grace_only = metric("0", "100", pb::Unit::Number);
     grace_only.stale_grace = Some(seconds(60));
-    let refused = try_create(&stack, &objective, "grace", grace_only)
+    let refused = stack
+        .try_create_key_result(&objective, "grace", grace_only)
         .await
         .unwrap_err();
     assert_eq!(
@@ -539,7 +522,8 @@ async fn a_value_older_than_cadence_and_grace_is_stale() {
     );
     let mut zero = metric("0", "100", pb::Unit::Number);
     zero.update_cadence = Some(seconds(0));
-    let refused = try_create(&stack, &objective, "zero", zero)
+    let refused = stack
+        .try_create_key_result(&objective, "zero", zero)
         .await
         .unwrap_err();
     assert_eq!(
@@ -725,24 +709,16 @@ async fn bad_definitions_name_their_fields_and_store_nothing() {
             "UNIT_PERCENT or UNIT_NUMBER",
         ),
     ] {
-        let refused = try_create(&stack, &objective, "bad", key_result)
+        let refused = stack
+            .try_create_key_result(&objective, "bad", key_result)
             .await
             .unwrap_err();
-        let found = violations(&refused);
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(found[0].0, field, "{found:?}");
-        assert!(found[0].1.contains(says), "{found:?}");
+        assert_one_violation(&refused, field, says);
     }
-    let listed = stack
-        .client()
-        .list_key_results(pb::ListKeyResultsRequest {
-            parent: objective.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(listed.key_results.is_empty(), "nothing was stored");
+    assert!(
+        stack.key_result_names(&objective).await.is_empty(),
+        "nothing was stored"
+    );
     stack.stop().await;
 }
 
@@ -786,35 +762,9 @@ async fn closing_the_cycle_scores_every_kind() {
         check_in("34", "1997-03-01T00:00:00Z", "e1"),
     )
     .await;
-    let cycle = stack
-        .client()
-        .list_cycles(pb::ListCyclesRequest {
-            parent: crate::fixture::TENANT.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .cycles
-        .remove(0);
-    let active = stack
-        .client()
-        .activate_cycle(pb::ActivateCycleRequest {
-            name: cycle.name.clone(),
-            etag: cycle.etag,
-        })
-        .await
-        .unwrap()
-        .into_inner();
     stack
-        .client()
-        .close_cycle(pb::CloseCycleRequest {
-            name: cycle.name,
-            etag: active.etag,
-            overrides: Vec::new(),
-        })
-        .await
-        .unwrap();
+        .activate_and_close_cycle(&format!("{TENANT}/cycles/q1-1997"))
+        .await;
     // Share 2/3 = 0.67 rounds to 0.7; milestones 3/5 = 0.6; 34 % is 0.34, rounded to 0.3.
     for (key_result, score) in [
         (&share.name, "0.7"),

@@ -4,6 +4,7 @@
 use devokr_proto::{objectives::v1 as pb, prost_types::FieldMask};
 use tonic::{Code, Request, Status};
 
+use crate::changes::get_key_result;
 use crate::check_ins::{check_in, manual_key_result, record, status_as_of};
 use crate::fixture::{
     Stack, TENANT, assert_error, dec, fields, from_timestamp, read, timestamp, violated_fields,
@@ -178,20 +179,10 @@ async fn settings_are_the_defaults_until_updated_with_a_mask_and_an_etag() {
     assert_eq!(get_settings(&stack).await, updated);
 
     // One change, audited with its caller.
-    let audit = stack
-        .client()
-        .list_audit_events(pb::ListAuditEventsRequest {
-            parent: TENANT.into(),
-            resource: SETTINGS.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .events;
+    let audit = stack.audit_events(SETTINGS).await;
     let actions: Vec<(&str, &str)> = audit
         .iter()
-        .map(|event| (event.action.as_str(), event.actor.as_str()))
+        .map(|(action, actor, _)| (action.as_str(), actor.as_str()))
         .collect();
     assert_eq!(actions, [("UpdateTenantSettings", "alice")]);
 
@@ -224,16 +215,7 @@ async fn the_tenants_pace_bands_judge_every_status() {
     // 0.5225 it is not, and at risk from 0.75 × 0.55 = 0.4125 it is at risk.
     for (on_track_ratio, health) in [("0.9", pb::Health::OnTrack), ("0.95", pb::Health::AtRisk)] {
         set_on_track_ratio(&stack, on_track_ratio).await;
-        let status = stack
-            .client()
-            .get_key_result_status(pb::GetKeyResultStatusRequest {
-                name: key_result.name.clone(),
-                evaluation_time: Some(timestamp(DAY_55)),
-                read_time: None,
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let status = status_as_of(&stack, &key_result.name, Some(DAY_55), None).await;
         assert_eq!(read(status.expected_progress.as_ref()), dec("0.55"));
         assert_eq!(status.health(), health, "{}", status.explanation);
 
@@ -434,48 +416,15 @@ async fn close_cycle_colours_scores_with_the_tenants_bands() {
     )
     .await
     .unwrap();
-    let active = stack
-        .client()
-        .activate_cycle(pb::ActivateCycleRequest {
-            name: cycle.name.clone(),
-            etag: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    stack
-        .client()
-        .close_cycle(pb::CloseCycleRequest {
-            name: cycle.name.clone(),
-            etag: active.etag,
-            overrides: Vec::new(),
-        })
-        .await
-        .unwrap();
-    let scored = stack
-        .client()
-        .get_key_result(pb::GetKeyResultRequest {
-            name: key_result.name.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    stack.activate_and_close_cycle(&cycle.name).await;
+    let scored = get_key_result(&stack, &key_result.name).await;
     assert_eq!(read(scored.score.as_ref()), dec("0.6"));
-    let close = stack
-        .client()
-        .list_audit_events(pb::ListAuditEventsRequest {
-            parent: TENANT.into(),
-            resource: cycle.name.clone(),
-            ..Default::default()
-        })
+    let (_, _, change) = stack
+        .audit_events(&cycle.name)
         .await
-        .unwrap()
-        .into_inner()
-        .events
         .into_iter()
-        .find(|event| event.action == "CloseCycle")
+        .find(|(action, _, _)| action == "CloseCycle")
         .expect("the close is audited");
-    let change: serde_json::Value = serde_json::from_str(&close.change).unwrap();
     assert_eq!(change["scores"][0]["score"], "0.6");
     assert_eq!(change["scores"][0]["band"], "green");
     stack.stop().await;
