@@ -5,7 +5,7 @@ use devokr_proto::{objectives::v1 as pb, prost_types::FieldMask};
 use tonic::{Code, Request, Status};
 
 use crate::changes::get_key_result;
-use crate::check_ins::{check_in, manual_key_result, record, status_as_of};
+use crate::check_ins::{check_in, manual_key_result, record, stack_with_objective, status_as_of};
 use crate::fixture::{
     Stack, TENANT, assert_error, dec, fields, from_timestamp, read, timestamp, violated_fields,
     wire,
@@ -193,8 +193,10 @@ async fn settings_are_the_defaults_until_updated_with_a_mask_and_an_etag() {
 /// At 1997-02-25T00:00Z, 31 + 24 = 55 days have passed: expected progress 0.55.
 const DAY_55: &str = "1997-02-25T00:00:00Z";
 
-#[tokio::test]
-async fn the_tenants_pace_bands_judge_every_status() {
+/// A stack with the hundred-day cycle, objective `growth` in it and key result `half` from 0
+/// to 100 at 50 since 1 February: progress (50 − 0) / (100 − 0) = 0.5, against 0.55 expected
+/// on [`DAY_55`]. Returns the objective and the key result.
+async fn stack_half_way() -> (Stack, pb::Objective, pb::KeyResult) {
     let stack = Stack::start().await;
     let cycle = stack
         .create_cycle("hundred-days", "1997-01-01", "1997-04-10", "UTC")
@@ -203,13 +205,18 @@ async fn the_tenants_pace_bands_judge_every_status() {
     let key_result = stack
         .create_key_result(&objective.name, "half", manual_key_result("0", "100"))
         .await;
-    // Progress (50 − 0) / (100 − 0) = 0.5 against 0.55 expected.
     record(
         &stack,
         &key_result.name,
         check_in("50", "1997-02-01T00:00:00Z", "half-way"),
     )
     .await;
+    (stack, objective, key_result)
+}
+
+#[tokio::test]
+async fn the_tenants_pace_bands_judge_every_status() {
+    let (stack, objective, key_result) = stack_half_way().await;
 
     // With on track from 0.9 × 0.55 = 0.495, progress 0.5 is on track; from 0.95 × 0.55 =
     // 0.5225 it is not, and at risk from 0.75 × 0.55 = 0.4125 it is at risk.
@@ -270,21 +277,8 @@ async fn the_tenants_pace_bands_judge_every_status() {
 
 #[tokio::test]
 async fn every_replica_judges_with_the_settings_changed_on_another() {
-    let stack = Stack::start().await;
+    let (stack, _, key_result) = stack_half_way().await;
     let (replica, mut replica_client) = stack.start_replica().await;
-    let cycle = stack
-        .create_cycle("hundred-days", "1997-01-01", "1997-04-10", "UTC")
-        .await;
-    let objective = stack.create_objective("growth", &cycle.name).await;
-    let key_result = stack
-        .create_key_result(&objective.name, "half", manual_key_result("0", "100"))
-        .await;
-    record(
-        &stack,
-        &key_result.name,
-        check_in("50", "1997-02-01T00:00:00Z", "half-way"),
-    )
-    .await;
     let mut status_on_replica = async || {
         replica_client
             .get_key_result_status(pb::GetKeyResultStatusRequest {
@@ -356,13 +350,9 @@ async fn week_starts(stack: &Stack, key_result: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn history_weeks_start_on_the_tenants_first_day_of_the_week() {
-    let stack = Stack::start().await;
-    let cycle = stack
-        .create_cycle("q1-1997", "1997-01-01", "1997-03-31", "UTC")
-        .await;
-    let objective = stack.create_objective("growth", &cycle.name).await;
+    let (stack, objective) = stack_with_objective().await;
     let key_result = stack
-        .create_key_result(&objective.name, "weekly", manual_key_result("0", "10"))
+        .create_key_result(&objective, "weekly", manual_key_result("0", "10"))
         .await;
     // Monday weeks: Mondays 6 and 13 January 1997 start weeks (the first bucket is cut at
     // the start of the range).
@@ -390,13 +380,10 @@ async fn history_weeks_start_on_the_tenants_first_day_of_the_week() {
 
 #[tokio::test]
 async fn close_cycle_colours_scores_with_the_tenants_bands() {
-    let stack = Stack::start().await;
-    let cycle = stack
-        .create_cycle("q1-1997", "1997-01-01", "1997-03-31", "UTC")
-        .await;
-    let objective = stack.create_objective("growth", &cycle.name).await;
+    let (stack, objective) = stack_with_objective().await;
+    let cycle = format!("{TENANT}/cycles/q1-1997");
     let key_result = stack
-        .create_key_result(&objective.name, "most", manual_key_result("0", "100"))
+        .create_key_result(&objective, "most", manual_key_result("0", "100"))
         .await;
     // Progress 0.64 scores 0.6: yellow in the default bands (green from 0.7), green from 0.6.
     record(
@@ -416,11 +403,11 @@ async fn close_cycle_colours_scores_with_the_tenants_bands() {
     )
     .await
     .unwrap();
-    stack.activate_and_close_cycle(&cycle.name).await;
+    stack.activate_and_close_cycle(&cycle).await;
     let scored = get_key_result(&stack, &key_result.name).await;
     assert_eq!(read(scored.score.as_ref()), dec("0.6"));
     let (_, _, change) = stack
-        .audit_events(&cycle.name)
+        .audit_events(&cycle)
         .await
         .into_iter()
         .find(|(action, _, _)| action == "CloseCycle")
