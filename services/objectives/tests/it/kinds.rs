@@ -77,6 +77,33 @@ pub(crate) fn interim(time: &str, progress: &str) -> pb::InterimTarget {
     }
 }
 
+/// Records `check_in` on `key_result` with `request_id`, which must be refused for its value.
+async fn assert_value_refused(
+    stack: &Stack,
+    key_result: &str,
+    check_in: pb::CheckIn,
+    request_id: &str,
+) {
+    let refused = try_record(stack, key_result, check_in, request_id)
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&refused), fields(&["check_in.value"]));
+}
+
+/// Updates the fields named by `paths` to the values in `key_result`, which must be refused
+/// for `field` alone.
+async fn assert_update_refused(
+    stack: &Stack,
+    key_result: pb::KeyResult,
+    paths: &[&str],
+    field: &str,
+) {
+    let refused = update_key_result(stack, key_result, Some(paths))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&refused), fields(&[field]), "{paths:?}");
+}
+
 /// The status judged at [`MID_CYCLE`].
 async fn at_mid_cycle(stack: &Stack, key_result: &str) -> pb::KeyResultStatus {
     status_as_of(stack, key_result, Some(MID_CYCLE), None).await
@@ -115,15 +142,13 @@ async fn metric_key_results_in_every_unit_with_zones() {
         "no commit or stretch level: no zone"
     );
     // A duration cannot be negative.
-    let negative = try_record(
+    assert_value_refused(
         &stack,
         &speed.name,
         check_in("-1", "1997-02-11T00:00:00Z", "s2"),
         "r-s2",
     )
-    .await
-    .unwrap_err();
-    assert_eq!(violated_fields(&negative), fields(&["check_in.value"]));
+    .await;
 
     // Revenue in euros from 1,000 to 2,000: 1,500.50 is 500.50 / 1,000 = 0.5005 of the way.
     let mut revenue = metric("1000", "2000", pb::Unit::Currency);
@@ -353,34 +378,28 @@ async fn milestones_are_marked_done_by_an_audited_update() {
     );
 
     // Milestones take no check-ins, and a checklist of zero weights has no progress.
-    let refused = try_record(
+    assert_value_refused(
         &stack,
         &checklist.name,
         check_in("1", "1997-02-01T00:00:00Z", "m1"),
         "r-m1",
     )
-    .await
-    .unwrap_err();
-    assert_eq!(violated_fields(&refused), fields(&["check_in.value"]));
+    .await;
     let mut weightless = marked;
     for item in &mut weightless {
         item.weight = Some(wire("0"));
     }
-    let refused = update_key_result(
+    assert_update_refused(
         &stack,
         pb::KeyResult {
             name: checklist.name.clone(),
             milestones: weightless,
             ..Default::default()
         },
-        Some(&["milestones"]),
+        &["milestones"],
+        "key_result.milestones",
     )
-    .await
-    .unwrap_err();
-    assert_eq!(
-        violated_fields(&refused),
-        fields(&["key_result.milestones"])
-    );
+    .await;
     stack.stop().await;
 }
 
@@ -399,24 +418,20 @@ async fn binary_and_manual_percent_take_only_their_values() {
         .await;
     assert_eq!(estimate.unit(), pb::Unit::Percent);
 
-    let half = try_record(
+    assert_value_refused(
         &stack,
         &launch.name,
         check_in("0.5", "1997-02-01T00:00:00Z", "b0"),
         "r-b0",
     )
-    .await
-    .unwrap_err();
-    assert_eq!(violated_fields(&half), fields(&["check_in.value"]));
-    let over = try_record(
+    .await;
+    assert_value_refused(
         &stack,
         &estimate.name,
         check_in("101", "1997-02-01T00:00:00Z", "p0"),
         "r-p0",
     )
-    .await
-    .unwrap_err();
-    assert_eq!(violated_fields(&over), fields(&["check_in.value"]));
+    .await;
 
     // Done: progress 1, achieved.
     record(
@@ -571,22 +586,18 @@ async fn interim_targets_shape_the_expected_progress() {
     assert_eq!(status.health(), pb::Health::OffTrack);
 
     // Outside the cycle, and falling, are refused with the index of the bad target.
-    let refused = update_key_result(
+    assert_update_refused(
         &stack,
         pb::KeyResult {
             name: phased.name.clone(),
             interim_targets: vec![interim("1997-04-01T00:00:00Z", "0.5")],
             ..Default::default()
         },
-        Some(&["interim_targets"]),
+        &["interim_targets"],
+        "key_result.interim_targets[0].time",
     )
-    .await
-    .unwrap_err();
-    assert_eq!(
-        violated_fields(&refused),
-        fields(&["key_result.interim_targets[0].time"])
-    );
-    let refused = update_key_result(
+    .await;
+    assert_update_refused(
         &stack,
         pb::KeyResult {
             name: phased.name.clone(),
@@ -596,14 +607,10 @@ async fn interim_targets_shape_the_expected_progress() {
             ],
             ..Default::default()
         },
-        Some(&["interim_targets"]),
+        &["interim_targets"],
+        "key_result.interim_targets[1].progress",
     )
-    .await
-    .unwrap_err();
-    assert_eq!(
-        violated_fields(&refused),
-        fields(&["key_result.interim_targets[1].progress"])
-    );
+    .await;
     stack.stop().await;
 }
 
@@ -856,7 +863,7 @@ async fn update_mask_changes_levels_and_bounds_with_etags() {
     );
     // A target moved below the commit level is checked with the levels: with commit 46 back,
     // target 40 leaves it outside 30..40.
-    let refused = update_key_result(
+    assert_update_refused(
         &stack,
         pb::KeyResult {
             name: leveled.name.clone(),
@@ -864,11 +871,10 @@ async fn update_mask_changes_levels_and_bounds_with_etags() {
             target: Some(wire("40")),
             ..Default::default()
         },
-        Some(&["commit", "target"]),
+        &["commit", "target"],
+        "key_result.commit",
     )
-    .await
-    .unwrap_err();
-    assert_eq!(violated_fields(&refused), fields(&["key_result.commit"]));
+    .await;
 
     // A threshold's bound moves from at least 4.0 to between 4.15 and 5: of 4.2, 3.8, 4.1 only
     // 4.2 stays inside, share 1/3.
@@ -932,10 +938,7 @@ async fn update_mask_changes_levels_and_bounds_with_etags() {
             "key_result.baseline",
         ),
     ] {
-        let refused = update_key_result(&stack, key_result, Some(paths))
-            .await
-            .unwrap_err();
-        assert_eq!(violated_fields(&refused), fields(&[field]), "{paths:?}");
+        assert_update_refused(&stack, key_result, paths, field).await;
     }
     assert_eq!(
         get_key_result(&stack, &csat.name).await.etag,
