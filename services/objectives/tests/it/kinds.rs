@@ -49,6 +49,27 @@ fn csat_at_least_4(scoring: pb::ThresholdScoring) -> pb::KeyResult {
     }
 }
 
+/// Creates key result `csat` under `objective`, scored by the share of its check-ins at least
+/// 4.0, and records 4.2, 3.8 and 4.1, measured on 1 February: two of three pass.
+async fn csat_share_with_ratings(stack: &Stack, objective: &str) -> pb::KeyResult {
+    let csat = stack
+        .create_key_result(
+            objective,
+            "csat",
+            csat_at_least_4(pb::ThresholdScoring::ShareOfCheckIns),
+        )
+        .await;
+    for (index, value) in ["4.2", "3.8", "4.1"].into_iter().enumerate() {
+        record(
+            stack,
+            &csat.name,
+            check_in(value, "1997-02-01T00:00:00Z", &format!("c{index}")),
+        )
+        .await;
+    }
+    csat
+}
+
 /// A key result of `kind` that needs no more than a title.
 fn plain(kind: pb::KeyResultKind) -> pb::KeyResult {
     pb::KeyResult {
@@ -732,13 +753,7 @@ async fn bad_definitions_name_their_fields_and_store_nothing() {
 #[tokio::test]
 async fn closing_the_cycle_scores_every_kind() {
     let (stack, objective) = stack_with_objective().await;
-    let share = stack
-        .create_key_result(
-            &objective,
-            "csat",
-            csat_at_least_4(pb::ThresholdScoring::ShareOfCheckIns),
-        )
-        .await;
+    let share = csat_share_with_ratings(&stack, &objective).await;
     let mut checklist = plain(pb::KeyResultKind::Milestones);
     checklist.milestones = vec![
         milestone("a", "3", true),
@@ -755,14 +770,6 @@ async fn closing_the_cycle_scores_every_kind() {
             plain(pb::KeyResultKind::ManualPercent),
         )
         .await;
-    for (index, value) in ["4.2", "3.8", "4.1"].into_iter().enumerate() {
-        record(
-            &stack,
-            &share.name,
-            check_in(value, "1997-02-01T00:00:00Z", &format!("c{index}")),
-        )
-        .await;
-    }
     record(
         &stack,
         &estimate.name,
@@ -878,21 +885,7 @@ async fn update_mask_changes_levels_and_bounds_with_etags() {
 
     // A threshold's bound moves from at least 4.0 to between 4.15 and 5: of 4.2, 3.8, 4.1 only
     // 4.2 stays inside, share 1/3.
-    let csat = stack
-        .create_key_result(
-            &objective,
-            "csat",
-            csat_at_least_4(pb::ThresholdScoring::ShareOfCheckIns),
-        )
-        .await;
-    for (index, value) in ["4.2", "3.8", "4.1"].into_iter().enumerate() {
-        record(
-            &stack,
-            &csat.name,
-            check_in(value, "1997-02-01T00:00:00Z", &format!("c{index}")),
-        )
-        .await;
-    }
+    let csat = csat_share_with_ratings(&stack, &objective).await;
     let between = update_key_result(
         &stack,
         pb::KeyResult {
