@@ -8,6 +8,7 @@ use devokr_proto::objectives::v1 as pb;
 use tonic::{Code, Request, Status};
 
 use crate::{
+    changes::{get_objective, list_objectives},
     check_ins::{check_in, list_check_ins, manual_key_result, record, status_as_of, value_of},
     fixture::{
         TENANT, assert_error, dec, fields, instant, percent_key_result, reference_events,
@@ -101,14 +102,7 @@ async fn carrying_over_copies_the_definition_not_the_check_ins_and_is_idempotent
     let q2 = stack
         .create_cycle("q2-1997", "1997-04-01", "1997-06-30", "UTC")
         .await;
-    let source = stack
-        .client()
-        .get_objective(pb::GetObjectiveRequest {
-            name: objective.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let source = get_objective(&stack, &objective).await;
 
     let request_id = "6f1c2a0e-8d4b-4c1e-9a57-0b8f3d2e4c11";
     let copy = carry_over(&stack, &objective, &q2.name, request_id)
@@ -124,17 +118,8 @@ async fn carrying_over_copies_the_definition_not_the_check_ins_and_is_idempotent
         .unwrap();
     assert_eq!(retried.name, copy.name);
     assert_eq!(
-        stack
-            .client()
-            .list_objectives(pb::ListObjectivesRequest {
-                parent: TENANT.into(),
-                filter: format!("cycle = \"{}\"", q2.name),
-                ..Default::default()
-            })
+        list_objectives(&stack, &format!("cycle = \"{}\"", q2.name), false)
             .await
-            .unwrap()
-            .into_inner()
-            .objectives
             .len(),
         1
     );
