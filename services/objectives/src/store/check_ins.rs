@@ -12,7 +12,10 @@ use devokr_platform::{ServiceError, ServiceResult, db::classify, outbox};
 use serde_json::json;
 use sqlx::{PgConnection, Row, postgres::PgRow};
 
-use super::{ObjectivesStore, cycle_from_row, key_result_from_row, key_result_name_from_row};
+use super::{
+    ObjectivesStore, cycle_from_row, key_result_from_row, key_result_name_from_row,
+    key_result_names,
+};
 use crate::app::{Actor, CheckIn, CheckInSource, KeyResult, KeyResultState, NewCheckIn};
 
 /// The outbox of key-result status changes.
@@ -356,11 +359,7 @@ impl ObjectivesStore {
         .fetch_all(&self.pool)
         .await
         .map_err(classify)?;
-        let tenant = cycle.tenant();
-        Ok(rows
-            .into_iter()
-            .map(|(objective, key_result)| tenant.objective(objective).key_result(key_result))
-            .collect())
+        Ok(key_result_names(&cycle.tenant(), rows))
     }
 }
 

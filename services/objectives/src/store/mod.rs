@@ -777,6 +777,13 @@ fn objective_from_row(row: &PgRow) -> ServiceResult<Objective> {
     })
 }
 
+/// The names of `tenant`'s key results read as (objective id, key result id) rows.
+fn key_result_names(tenant: &TenantName, rows: Vec<(String, String)>) -> Vec<KeyResultName> {
+    rows.into_iter()
+        .map(|(objective, key_result)| tenant.objective(objective).key_result(key_result))
+        .collect()
+}
+
 /// Reads a key result's name from its `tenant`, `objective_id` and `key_result_id` columns.
 fn key_result_name_from_row(row: &PgRow) -> anyhow::Result<KeyResultName> {
     Ok(KeyResultName {

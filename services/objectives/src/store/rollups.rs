@@ -14,6 +14,7 @@ use super::{
     check_ins::{
         AutomaticValue, latest_automatic_value, lock_key_result, publish, record_automatic_check_in,
     },
+    key_result_names,
 };
 use crate::app::{CheckInSource, Rollup};
 
@@ -128,11 +129,7 @@ impl ObjectivesStore {
         .fetch_all(&self.pool)
         .await
         .map_err(classify)?;
-        let tenant = child.tenant();
-        Ok(rows
-            .into_iter()
-            .map(|(objective, key_result)| tenant.objective(objective).key_result(key_result))
-            .collect())
+        Ok(key_result_names(&child.tenant(), rows))
     }
 
     /// Records `value` as the rollup's new value, computed from its children at the status
