@@ -5,14 +5,14 @@
 use chrono::Duration as Days;
 use devokr_domain::metric_reference::{Ratio, activation_rate};
 use devokr_proto::objectives::v1 as pb;
-use tonic::{Code, Request, Status};
+use tonic::{Code, Status};
 
 use crate::{
     changes::{get_objective, list_objectives},
     check_ins::{check_in, list_check_ins, manual_key_result, record, status_as_of, value_of},
     fixture::{
         TENANT, assert_error, dec, fields, instant, percent_key_result, reference_events,
-        violated_fields,
+        request_by, violated_fields,
     },
     kinds::interim,
     metric_refresh::{FIRST_EVENTS, ingest, stack_with_metric},
@@ -32,15 +32,15 @@ async fn carry_over(
     cycle: &str,
     request_id: &str,
 ) -> Result<pb::Objective, Status> {
-    let mut request = Request::new(pb::CarryOverObjectiveRequest {
-        name: objective.into(),
-        cycle: cycle.into(),
-        objective_id: String::new(),
-        request_id: request_id.into(),
-    });
-    request
-        .metadata_mut()
-        .insert("x-devokr-actor", "alice".parse().unwrap());
+    let request = request_by(
+        "alice",
+        pb::CarryOverObjectiveRequest {
+            name: objective.into(),
+            cycle: cycle.into(),
+            objective_id: String::new(),
+            request_id: request_id.into(),
+        },
+    );
     stack
         .client()
         .carry_over_objective(request)

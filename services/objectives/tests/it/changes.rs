@@ -9,7 +9,7 @@ use devokr_proto::{
     prost_types::FieldMask,
 };
 use sqlx::PgPool;
-use tonic::{Code, Request, Status};
+use tonic::{Code, Status};
 
 use crate::{
     check_ins::{
@@ -18,21 +18,13 @@ use crate::{
     },
     fixture::{
         Stack, TENANT, assert_error, dec, fields, from_timestamp, percent_key_result, read,
-        timestamp, violated_fields, wire,
+        request_by, timestamp, violated_fields, wire,
     },
     watch::{Selection, open_watch},
 };
 
 /// The caller of every change in these tests.
 const ACTOR: &str = "bob";
-
-fn as_actor<T>(message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("x-devokr-actor", ACTOR.parse().unwrap());
-    request
-}
 
 pub(crate) fn mask(paths: &[&str]) -> Option<FieldMask> {
     Some(FieldMask {
@@ -123,10 +115,13 @@ pub(crate) async fn list_objectives(
 async fn delete_key_result(stack: &Stack, name: &str, etag: &str) -> Result<pb::KeyResult, Status> {
     stack
         .client()
-        .delete_key_result(as_actor(pb::DeleteKeyResultRequest {
-            name: name.into(),
-            etag: etag.into(),
-        }))
+        .delete_key_result(request_by(
+            ACTOR,
+            pb::DeleteKeyResultRequest {
+                name: name.into(),
+                etag: etag.into(),
+            },
+        ))
         .await
         .map(tonic::Response::into_inner)
 }
@@ -134,7 +129,10 @@ async fn delete_key_result(stack: &Stack, name: &str, etag: &str) -> Result<pb::
 async fn undelete_key_result(stack: &Stack, name: &str) -> Result<pb::KeyResult, Status> {
     stack
         .client()
-        .undelete_key_result(as_actor(pb::UndeleteKeyResultRequest { name: name.into() }))
+        .undelete_key_result(request_by(
+            ACTOR,
+            pb::UndeleteKeyResultRequest { name: name.into() },
+        ))
         .await
         .map(tonic::Response::into_inner)
 }
@@ -146,10 +144,13 @@ pub(crate) async fn delete_objective(
 ) -> Result<pb::Objective, Status> {
     stack
         .client()
-        .delete_objective(as_actor(pb::DeleteObjectiveRequest {
-            name: name.into(),
-            etag: etag.into(),
-        }))
+        .delete_objective(request_by(
+            ACTOR,
+            pb::DeleteObjectiveRequest {
+                name: name.into(),
+                etag: etag.into(),
+            },
+        ))
         .await
         .map(tonic::Response::into_inner)
 }
@@ -157,7 +158,10 @@ pub(crate) async fn delete_objective(
 pub(crate) async fn undelete_objective(stack: &Stack, name: &str) -> Result<pb::Objective, Status> {
     stack
         .client()
-        .undelete_objective(as_actor(pb::UndeleteObjectiveRequest { name: name.into() }))
+        .undelete_objective(request_by(
+            ACTOR,
+            pb::UndeleteObjectiveRequest { name: name.into() },
+        ))
         .await
         .map(tonic::Response::into_inner)
 }
@@ -169,10 +173,13 @@ pub(crate) async fn update_key_result(
 ) -> Result<pb::KeyResult, Status> {
     stack
         .client()
-        .update_key_result(as_actor(pb::UpdateKeyResultRequest {
-            key_result: Some(key_result),
-            update_mask: paths.and_then(mask),
-        }))
+        .update_key_result(request_by(
+            ACTOR,
+            pb::UpdateKeyResultRequest {
+                key_result: Some(key_result),
+                update_mask: paths.and_then(mask),
+            },
+        ))
         .await
         .map(tonic::Response::into_inner)
 }
@@ -184,10 +191,13 @@ pub(crate) async fn update_objective(
 ) -> Result<pb::Objective, Status> {
     stack
         .client()
-        .update_objective(as_actor(pb::UpdateObjectiveRequest {
-            objective: Some(objective),
-            update_mask: paths.and_then(mask),
-        }))
+        .update_objective(request_by(
+            ACTOR,
+            pb::UpdateObjectiveRequest {
+                objective: Some(objective),
+                update_mask: paths.and_then(mask),
+            },
+        ))
         .await
         .map(tonic::Response::into_inner)
 }

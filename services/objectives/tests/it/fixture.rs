@@ -20,7 +20,7 @@ use devokr_proto::{
     prost_types,
     tonic::transport::Channel,
 };
-use tonic::{Code, Status};
+use tonic::{Code, Request, Status};
 use tonic_types::StatusExt;
 
 /// The tenant every test works in.
@@ -486,6 +486,15 @@ pub(crate) fn assert_error(status: &Status, code: Code, reason: &str) {
 
 /// The `(field, description)` of every BadRequest violation of an INVALID_ARGUMENT status
 /// (checked to carry its ErrorInfo).
+/// A request of `message` made by `caller` (its `x-devokr-actor`).
+pub(crate) fn request_by<T>(caller: &str, message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("x-devokr-actor", caller.parse().unwrap());
+    request
+}
+
 /// Asserts that `status` names exactly one bad field, `field`, and that it says `says`.
 pub(crate) fn assert_one_violation(status: &Status, field: &str, says: &str) {
     let said = violations(status);

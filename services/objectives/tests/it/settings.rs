@@ -1,14 +1,14 @@
 //! GetTenantSettings and UpdateTenantSettings, and the settings at work: pace bands in every
 //! status, score bands in CloseCycle, the week start in history, the time zone of "today".
 
-use devokr_proto::{objectives::v1 as pb, prost_types::FieldMask};
-use tonic::{Code, Request, Status};
+use devokr_proto::objectives::v1 as pb;
+use tonic::{Code, Status};
 
-use crate::changes::get_key_result;
+use crate::changes::{get_key_result, mask};
 use crate::check_ins::{check_in, manual_key_result, record, stack_with_objective, status_as_of};
 use crate::fixture::{
-    Stack, TENANT, assert_error, dec, fields, from_timestamp, read, timestamp, violated_fields,
-    wire,
+    Stack, TENANT, assert_error, dec, fields, from_timestamp, read, request_by, timestamp,
+    violated_fields, wire,
 };
 
 pub(crate) const SETTINGS: &str = "tenants/acme/settings";
@@ -24,24 +24,22 @@ pub(crate) async fn get_settings(stack: &Stack) -> pb::TenantSettings {
         .into_inner()
 }
 
-/// Updates the fields named by `mask` to the values in `settings`, as alice.
+/// Updates the fields named by `paths` to the values in `settings`, as alice.
 pub(crate) async fn update_settings(
     stack: &Stack,
     settings: pb::TenantSettings,
-    mask: &[&str],
+    paths: &[&str],
 ) -> Result<pb::TenantSettings, Status> {
-    let mut request = Request::new(pb::UpdateTenantSettingsRequest {
-        settings: Some(pb::TenantSettings {
-            name: SETTINGS.into(),
-            ..settings
-        }),
-        update_mask: Some(FieldMask {
-            paths: mask.iter().map(|path| (*path).to_owned()).collect(),
-        }),
-    });
-    request
-        .metadata_mut()
-        .insert("x-devokr-actor", "alice".parse().unwrap());
+    let request = request_by(
+        "alice",
+        pb::UpdateTenantSettingsRequest {
+            settings: Some(pb::TenantSettings {
+                name: SETTINGS.into(),
+                ..settings
+            }),
+            update_mask: mask(paths),
+        },
+    );
     stack
         .client()
         .update_tenant_settings(request)
