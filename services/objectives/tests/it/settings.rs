@@ -1,7 +1,12 @@
 //! GetTenantSettings and UpdateTenantSettings, and the settings at work: pace bands in every
 //! status, score bands in CloseCycle, the week start in history, the time zone of "today".
 
-use devokr_proto::objectives::v1 as pb;
+use std::time::{Duration, Instant};
+
+use devokr_proto::{
+    objectives::v1::{self as pb, objectives_service_client::ObjectivesServiceClient},
+    tonic::transport::Channel,
+};
 use tonic::{Code, Status};
 
 use crate::changes::{get_key_result, mask};
@@ -273,35 +278,48 @@ async fn the_tenants_pace_bands_judge_every_status() {
     stack.stop().await;
 }
 
-#[tokio::test]
-async fn every_replica_judges_with_the_settings_changed_on_another() {
-    let (stack, _, key_result) = stack_half_way().await;
-    let (replica, mut replica_client) = stack.start_replica().await;
-    let mut status_on_replica = async || {
-        replica_client
+/// The status of `key_result` on [`DAY_55`] from `client`, asked again every 20 ms until
+/// `wanted` holds of it; after 2 s the test fails, saying `missed`.
+async fn status_at_day_55_once(
+    client: &mut ObjectivesServiceClient<Channel>,
+    key_result: &str,
+    wanted: impl Fn(&pb::KeyResultStatus) -> bool,
+    missed: &str,
+) -> pb::KeyResultStatus {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let status = client
             .get_key_result_status(pb::GetKeyResultStatusRequest {
-                name: key_result.name.clone(),
+                name: key_result.into(),
                 evaluation_time: Some(timestamp(DAY_55)),
                 read_time: None,
             })
             .await
             .unwrap()
-            .into_inner()
-    };
+            .into_inner();
+        if wanted(&status) {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "{missed}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn every_replica_judges_with_the_settings_changed_on_another() {
+    let (stack, _, key_result) = stack_half_way().await;
+    let (replica, mut replica_client) = stack.start_replica().await;
     // The replica follows the outbox a few milliseconds behind: wait for the check-in.
     let checked_in = status_as_of(&stack, &key_result.name, None, None)
         .await
         .version;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    let mut status = status_on_replica().await;
-    while status.version < checked_in {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the replica missed the check-in"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        status = status_on_replica().await;
-    }
+    let status = status_at_day_55_once(
+        &mut replica_client,
+        &key_result.name,
+        |status| status.version >= checked_in,
+        "the replica missed the check-in",
+    )
+    .await;
     // The replica judges with the defaults (0.95: at risk, as worked out above)...
     assert_eq!(
         status.health(),
@@ -311,14 +329,13 @@ async fn every_replica_judges_with_the_settings_changed_on_another() {
     );
     // ...and with 0.9 (on track) soon after another replica changed them.
     set_on_track_ratio(&stack, "0.9").await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    while status_on_replica().await.health() != pb::Health::OnTrack {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the replica still judges with the old pace bands"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    status_at_day_55_once(
+        &mut replica_client,
+        &key_result.name,
+        |status| status.health() == pb::Health::OnTrack,
+        "the replica still judges with the old pace bands",
+    )
+    .await;
     replica.stop().await.expect("the replica stops cleanly");
     stack.stop().await;
 }
