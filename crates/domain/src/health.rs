@@ -715,6 +715,20 @@ pub fn assess_objective_with(
     )
 }
 
+/// An objective's progress from its (included) children: [`objective_progress`] with every
+/// child included.
+pub fn children_progress(children: &[ObjectiveChild]) -> Result<Option<Decimal>, WeightError> {
+    let rollup: Vec<RollupChild> = children
+        .iter()
+        .map(|child| RollupChild {
+            weight: child.weight,
+            clamped: child.clamped,
+            included: true,
+        })
+        .collect();
+    objective_progress(&rollup)
+}
+
 /// Health of an objective from its (included) children, which are `kinds`.
 ///
 /// [`ObjectiveHealthMode::Worst`] is [`assess_objective`]; weights do not matter there.
@@ -737,15 +751,7 @@ pub fn assess_objective_of(
             .collect();
         return Ok(worst_of(&pairs, kinds, cycle, at));
     }
-    let rollup: Vec<RollupChild> = children
-        .iter()
-        .map(|child| RollupChild {
-            weight: child.weight,
-            clamped: child.clamped,
-            included: true,
-        })
-        .collect();
-    let reading = match objective_progress(&rollup)? {
+    let reading = match children_progress(children)? {
         Some(progress) => Reading::Value(Progress::from_raw(progress)),
         None => {
             return Ok(no_data_objective(children.len(), kinds, cycle, at));

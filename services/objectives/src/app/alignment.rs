@@ -4,9 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use devokr_domain::{
-    health::{Health, ObjectiveChild, ObjectiveChildren, assess_objective_of},
+    health::{Health, ObjectiveChild, ObjectiveChildren, assess_objective_of, children_progress},
     names::{ObjectiveName, TenantName},
-    rollup::{RollupChild, objective_progress},
 };
 use devokr_platform::{
     ServiceResult,
@@ -131,14 +130,6 @@ impl ObjectivesApp {
                 weight: child.weight,
             });
             let counted: Vec<ObjectiveChild> = from_key_results.chain(from_objectives).collect();
-            let rollup: Vec<RollupChild> = counted
-                .iter()
-                .map(|child| RollupChild {
-                    weight: child.weight,
-                    clamped: child.clamped,
-                    included: true,
-                })
-                .collect();
             let kinds = match driver {
                 ProgressDriver::KeyResults => ObjectiveChildren::KeyResults,
                 ProgressDriver::ChildObjectives => ObjectiveChildren::ChildObjectives,
@@ -154,7 +145,7 @@ impl ObjectivesApp {
             );
             // Bad weights (all zero) leave progress undefined and say so; health judged from
             // the children's own health still stands.
-            let (progress, health, explanation) = match (objective_progress(&rollup), assessment) {
+            let (progress, health, explanation) = match (children_progress(&counted), assessment) {
                 (Ok(progress), Ok(assessment)) => {
                     (progress, assessment.health, assessment.explanation)
                 }

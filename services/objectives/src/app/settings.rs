@@ -7,7 +7,7 @@ use std::{
 };
 
 use chrono::Utc;
-use devokr_domain::{calendar::ScoreBands, health::PaceBands, names::TenantName};
+use devokr_domain::{Decimal, calendar::ScoreBands, health::PaceBands, names::TenantName};
 use devokr_platform::{ServiceError, ServiceResult};
 use devokr_proto::convert::FieldViolation;
 
@@ -156,17 +156,20 @@ fn merge(
         None
     };
     if pace.is_none() {
-        let (field, description) = match (update.on_track_ratio, update.at_risk_ratio) {
-            (None, Some(_)) => (
-                "settings.at_risk_ratio",
-                format!("must be below the on-track ratio, {on_track}; got {at_risk}"),
-            ),
-            _ => (
-                "settings.on_track_ratio",
-                format!("must be above the at-risk ratio, {at_risk}; got {on_track}"),
-            ),
-        };
-        violations.push(FieldViolation::new(field, description));
+        violations.push(out_of_order(
+            Bound {
+                field: "settings.at_risk_ratio",
+                called: "at-risk ratio",
+                value: at_risk,
+                updated: update.at_risk_ratio.is_some(),
+            },
+            Bound {
+                field: "settings.on_track_ratio",
+                called: "on-track ratio",
+                value: on_track,
+                updated: update.on_track_ratio.is_some(),
+            },
+        ));
     }
     let scores = if yellow < green {
         ScoreBands::new(yellow, green).ok()
@@ -174,17 +177,20 @@ fn merge(
         None
     };
     if scores.is_none() {
-        let (field, description) = match (update.score_yellow_from, update.score_green_from) {
-            (Some(_), None) => (
-                "settings.score_yellow_from",
-                format!("must be below the green score, {green}; got {yellow}"),
-            ),
-            _ => (
-                "settings.score_green_from",
-                format!("must be above the yellow score, {yellow}; got {green}"),
-            ),
-        };
-        violations.push(FieldViolation::new(field, description));
+        violations.push(out_of_order(
+            Bound {
+                field: "settings.score_yellow_from",
+                called: "yellow score",
+                value: yellow,
+                updated: update.score_yellow_from.is_some(),
+            },
+            Bound {
+                field: "settings.score_green_from",
+                called: "green score",
+                value: green,
+                updated: update.score_green_from.is_some(),
+            },
+        ));
     }
     match (pace, scores) {
         (Some(pace), Some(scores)) => Ok(TenantSettings {
@@ -196,5 +202,36 @@ fn merge(
             version: current.version + 1,
         }),
         _ => Err(ServiceError::InvalidArgument(violations)),
+    }
+}
+
+/// One of two settings that bound each other, as merged: its field, its name for people,
+/// its value, and whether the update set it.
+struct Bound {
+    field: &'static str,
+    called: &'static str,
+    value: Decimal,
+    updated: bool,
+}
+
+/// The violation of `lower` and `upper` out of order: of the lower one when the update set
+/// only it, otherwise of the upper one.
+fn out_of_order(lower: Bound, upper: Bound) -> FieldViolation {
+    if lower.updated && !upper.updated {
+        FieldViolation::new(
+            lower.field,
+            format!(
+                "must be below the {}, {}; got {}",
+                upper.called, upper.value, lower.value
+            ),
+        )
+    } else {
+        FieldViolation::new(
+            upper.field,
+            format!(
+                "must be above the {}, {}; got {}",
+                lower.called, lower.value, upper.value
+            ),
+        )
     }
 }

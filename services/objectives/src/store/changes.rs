@@ -12,11 +12,10 @@ use serde_json::json;
 use sqlx::{PgConnection, Postgres, Row, Transaction};
 
 use super::{
-    ObjectivesStore,
-    check_ins::{audit, publish},
+    ObjectivesStore, bind_alignment,
+    check_ins::{audit, audit_and_publish},
     definition::{DefinitionColumns, definition_columns},
-    driver_text, health_mode_text, key_result_from_row, level_text, objective_change,
-    objective_from_row, objective_in, set_parents, stage_text,
+    key_result_from_row, objective_change, objective_from_row, objective_in, set_parents,
 };
 use crate::app::{Actor, Alignment, Definition, KeyResult, Objective};
 
@@ -162,7 +161,7 @@ impl ObjectivesStore {
     ) -> ServiceResult<Objective> {
         let mut transaction = self.pool.begin().await.map_err(classify)?;
         let alignment = &values.alignment;
-        let row = sqlx::query(
+        let query = sqlx::query(
             "update objectives.objective
              set display_name = $4, description = $5, level = $6, owner_team = $7, stage = $8,
                  progress_driver = $9, health_mode = $10, weight = $11,
@@ -174,16 +173,11 @@ impl ObjectivesStore {
         .bind(&name.objective)
         .bind(version)
         .bind(&values.display_name)
-        .bind(&values.description)
-        .bind(level_text(alignment.level))
-        .bind(&alignment.owner_team)
-        .bind(stage_text(alignment.stage))
-        .bind(driver_text(alignment.progress_driver))
-        .bind(health_mode_text(alignment.health_mode))
-        .bind(alignment.weight)
-        .fetch_optional(&mut *transaction)
-        .await
-        .map_err(classify)?;
+        .bind(&values.description);
+        let row = bind_alignment(query, alignment)
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(classify)?;
         if row.is_none() {
             let found = found_objective(&mut transaction, name).await?;
             return Err(explain(
@@ -359,16 +353,15 @@ impl ObjectivesStore {
                 &name.to_string(),
             ));
         }
-        audit(
+        audit_and_publish(
             &mut transaction,
             actor,
-            &name.tenant(),
+            name,
             "UpdateKeyResult",
-            &name.to_string(),
             change,
+            false,
         )
         .await?;
-        publish(&mut transaction, name, false).await?;
         let key_result = key_result_in(&mut transaction, name).await?;
         transaction.commit().await.map_err(classify)?;
         Ok(key_result)
@@ -486,16 +479,15 @@ async fn cascade(
         .collect();
     key_results.sort_by(|a, b| a.key_result.cmp(&b.key_result));
     for key_result in &key_results {
-        audit(
+        audit_and_publish(
             &mut *transaction,
             actor,
-            &objective.tenant(),
+            key_result,
             key_result_action,
-            &key_result.to_string(),
             json!({ "withObjective": objective.to_string() }),
+            cascade == Cascade::Delete,
         )
         .await?;
-        publish(&mut *transaction, key_result, cascade == Cascade::Delete).await?;
     }
     audit(
         transaction,
@@ -519,16 +511,7 @@ async fn finish_key_result_change(
     action: &str,
     removed: bool,
 ) -> ServiceResult<KeyResult> {
-    audit(
-        &mut transaction,
-        actor,
-        &name.tenant(),
-        action,
-        &name.to_string(),
-        json!({}),
-    )
-    .await?;
-    publish(&mut transaction, name, removed).await?;
+    audit_and_publish(&mut transaction, actor, name, action, json!({}), removed).await?;
     let key_result = key_result_in(&mut transaction, name).await?;
     transaction.commit().await.map_err(classify)?;
     Ok(key_result)

@@ -12,7 +12,10 @@ use devokr_platform::{ServiceError, ServiceResult, db::classify, outbox};
 use serde_json::json;
 use sqlx::{PgConnection, Row, postgres::PgRow};
 
-use super::{ObjectivesStore, cycle_from_row, key_result_from_row};
+use super::{
+    ObjectivesStore, cycle_from_row, key_result_from_row, key_result_name_from_row,
+    key_result_names,
+};
 use crate::app::{Actor, CheckIn, CheckInSource, KeyResult, KeyResultState, NewCheckIn};
 
 /// The outbox of key-result status changes.
@@ -226,65 +229,23 @@ impl ObjectivesStore {
         let mut transaction = self.pool.begin().await.map_err(classify)?;
         // Two refreshes of one key result (say, at creation and on a change event) take turns,
         // so the second sees the first's reading and adds nothing.
-        sqlx::query(
-            "select 1 from objectives.key_result
-             where tenant = $1 and objective_id = $2 and key_result_id = $3 for update",
-        )
-        .bind(&key_result.tenant)
-        .bind(&key_result.objective)
-        .bind(&key_result.key_result)
-        .execute(&mut *transaction)
-        .await
-        .map_err(classify)?;
+        lock_key_result(&mut transaction, key_result).await?;
         let cleared = clear_metric_problem(&mut transaction, key_result).await?;
-        let latest = sqlx::query(
-            "select value, numerator, denominator from objectives.check_in
-             where tenant = $1 and objective_id = $2 and key_result_id = $3 and source = 'metric'
-             order by check_in_id desc limit 1",
-        )
-        .bind(&key_result.tenant)
-        .bind(&key_result.objective)
-        .bind(&key_result.key_result)
-        .fetch_optional(&mut *transaction)
-        .await
-        .map_err(classify)?;
-        let unchanged = match &latest {
-            Some(row) => {
-                let value: Option<Decimal> = row.try_get("value").map_err(classify)?;
-                let numerator: Option<i64> = row.try_get("numerator").map_err(classify)?;
-                let denominator: Option<i64> = row.try_get("denominator").map_err(classify)?;
-                value == reading.value
-                    && numerator == Some(reading.numerator)
-                    && denominator == Some(reading.denominator)
-            }
-            None => false,
+        let reading = AutomaticValue {
+            value: reading.value,
+            numerator: Some(reading.numerator),
+            denominator: Some(reading.denominator),
         };
-        let actor = Actor::service();
+        let latest =
+            latest_automatic_value(&mut transaction, key_result, CheckInSource::Metric).await?;
+        let unchanged = latest.as_ref() == Some(&reading);
         if !unchanged {
-            let id: i64 = sqlx::query_scalar(
-                "insert into objectives.check_in
-                     (tenant, objective_id, key_result_id, value, numerator, denominator,
-                      measure_time, source, author, idempotency_key)
-                 values ($1, $2, $3, $4, $5, $6, now(), 'metric', $7,
-                         'metric:' || pg_current_xact_id()::text)
-                 returning check_in_id",
-            )
-            .bind(&key_result.tenant)
-            .bind(&key_result.objective)
-            .bind(&key_result.key_result)
-            .bind(reading.value)
-            .bind(reading.numerator)
-            .bind(reading.denominator)
-            .bind(&actor.name)
-            .fetch_one(&mut *transaction)
-            .await
-            .map_err(classify)?;
-            audit(
+            record_automatic_check_in(
                 &mut transaction,
-                &actor,
-                &key_result.tenant(),
+                key_result,
+                CheckInSource::Metric,
+                &reading,
                 "RefreshMetricValue",
-                &format!("{key_result}/checkIns/{id}"),
                 json!({
                     "value": reading.value.map(|value| value.to_string()),
                     "numerator": reading.numerator,
@@ -324,16 +285,15 @@ impl ObjectivesStore {
         .rows_affected()
             > 0;
         if changed {
-            audit(
+            audit_and_publish(
                 &mut transaction,
                 &Actor::service(),
-                &key_result.tenant(),
+                key_result,
                 "MetricUnreadable",
-                &key_result.to_string(),
                 json!({ "problem": problem }),
+                false,
             )
             .await?;
-            publish(&mut transaction, key_result, false).await?;
         }
         transaction.commit().await.map_err(classify)?;
         Ok(changed)
@@ -399,12 +359,104 @@ impl ObjectivesStore {
         .fetch_all(&self.pool)
         .await
         .map_err(classify)?;
-        let tenant = cycle.tenant();
-        Ok(rows
-            .into_iter()
-            .map(|(objective, key_result)| tenant.objective(objective).key_result(key_result))
-            .collect())
+        Ok(key_result_names(&cycle.tenant(), rows))
     }
+}
+
+/// Locks a key result's row until the caller's transaction ends, so that writers of its
+/// automatic check-ins take turns.
+pub(super) async fn lock_key_result(
+    connection: &mut PgConnection,
+    key_result: &KeyResultName,
+) -> ServiceResult<()> {
+    sqlx::query(
+        "select 1 from objectives.key_result
+         where tenant = $1 and objective_id = $2 and key_result_id = $3 for update",
+    )
+    .bind(&key_result.tenant)
+    .bind(&key_result.objective)
+    .bind(&key_result.key_result)
+    .execute(connection)
+    .await
+    .map_err(classify)?;
+    Ok(())
+}
+
+/// A value the service records itself as a check-in: a metric's reading or a rollup's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct AutomaticValue {
+    pub value: Option<Decimal>,
+    pub numerator: Option<i64>,
+    pub denominator: Option<i64>,
+}
+
+/// The value of a key result's latest check-in from `source`, if it has one.
+pub(super) async fn latest_automatic_value(
+    connection: &mut PgConnection,
+    key_result: &KeyResultName,
+    source: CheckInSource,
+) -> ServiceResult<Option<AutomaticValue>> {
+    let latest: Option<(Option<Decimal>, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "select value, numerator, denominator from objectives.check_in
+         where tenant = $1 and objective_id = $2 and key_result_id = $3 and source = $4
+         order by check_in_id desc limit 1",
+    )
+    .bind(&key_result.tenant)
+    .bind(&key_result.objective)
+    .bind(&key_result.key_result)
+    .bind(source_text(source))
+    .fetch_optional(connection)
+    .await
+    .map_err(classify)?;
+    Ok(
+        latest.map(|(value, numerator, denominator)| AutomaticValue {
+            value,
+            numerator,
+            denominator,
+        }),
+    )
+}
+
+/// Records `value` as a check-in from `source` by the service, and audits it as `action`
+/// with `change`, in the caller's transaction. Its idempotency key is the transaction's id:
+/// one automatic check-in per transaction.
+pub(super) async fn record_automatic_check_in(
+    connection: &mut PgConnection,
+    key_result: &KeyResultName,
+    source: CheckInSource,
+    value: &AutomaticValue,
+    action: &str,
+    change: serde_json::Value,
+) -> ServiceResult<()> {
+    let actor = Actor::service();
+    let source = source_text(source);
+    let id: i64 = sqlx::query_scalar(
+        "insert into objectives.check_in
+             (tenant, objective_id, key_result_id, value, numerator, denominator,
+              measure_time, source, author, idempotency_key)
+         values ($1, $2, $3, $4, $5, $6, now(), $7, $8, $7 || ':' || pg_current_xact_id()::text)
+         returning check_in_id",
+    )
+    .bind(&key_result.tenant)
+    .bind(&key_result.objective)
+    .bind(&key_result.key_result)
+    .bind(value.value)
+    .bind(value.numerator)
+    .bind(value.denominator)
+    .bind(source)
+    .bind(&actor.name)
+    .fetch_one(&mut *connection)
+    .await
+    .map_err(classify)?;
+    audit(
+        connection,
+        &actor,
+        &key_result.tenant(),
+        action,
+        &format!("{key_result}/checkIns/{id}"),
+        change,
+    )
+    .await
 }
 
 async fn clear_metric_problem(
@@ -448,6 +500,29 @@ pub(super) async fn audit(
     .execute(connection)
     .await
     .map_err(classify)?;
+    Ok(())
+}
+
+/// Audits `action` on a key result with `change` and publishes the change of its status
+/// (`removed`: it was deleted), in the caller's transaction.
+pub(super) async fn audit_and_publish(
+    connection: &mut PgConnection,
+    actor: &Actor,
+    key_result: &KeyResultName,
+    action: &str,
+    change: serde_json::Value,
+    removed: bool,
+) -> ServiceResult<()> {
+    audit(
+        &mut *connection,
+        actor,
+        &key_result.tenant(),
+        action,
+        &key_result.to_string(),
+        change,
+    )
+    .await?;
+    publish(connection, key_result, removed).await?;
     Ok(())
 }
 
@@ -513,11 +588,7 @@ fn check_in_from_row(row: &PgRow) -> ServiceResult<CheckIn> {
             other => anyhow::bail!("unknown check-in source {other:?}"),
         };
         Ok(CheckIn {
-            key_result: KeyResultName {
-                tenant: row.try_get("tenant")?,
-                objective: row.try_get("objective_id")?,
-                key_result: row.try_get("key_result_id")?,
-            },
+            key_result: key_result_name_from_row(row)?,
             id: row.try_get("check_in_id")?,
             value: row.try_get("value")?,
             numerator: row.try_get("numerator")?,

@@ -11,7 +11,11 @@ use devokr_platform::{
     ServiceError, ServiceResult,
     db::{classify, classify_insert},
 };
-use sqlx::{PgConnection, PgPool, Row, postgres::PgRow};
+use sqlx::{
+    PgConnection, PgPool, Postgres, Row,
+    postgres::{PgArguments, PgRow},
+    query::Query,
+};
 use uuid::Uuid;
 
 use crate::app::{
@@ -448,7 +452,7 @@ async fn insert_objective_row(
     new: &NewObjective,
 ) -> ServiceResult<Option<Objective>> {
     let alignment = &new.alignment;
-    let inserted = sqlx::query(
+    let query = sqlx::query(
         "insert into objectives.objective
              (tenant, objective_id, display_name, description, cycle_id, request_id, level,
               owner_team, stage, progress_driver, health_mode, weight)
@@ -461,16 +465,11 @@ async fn insert_objective_row(
     .bind(&new.display_name)
     .bind(&new.description)
     .bind(&new.cycle.cycle)
-    .bind(new.request_id)
-    .bind(level_text(alignment.level))
-    .bind(&alignment.owner_team)
-    .bind(stage_text(alignment.stage))
-    .bind(driver_text(alignment.progress_driver))
-    .bind(health_mode_text(alignment.health_mode))
-    .bind(alignment.weight)
-    .fetch_optional(&mut *connection)
-    .await
-    .map_err(|error| classify_insert(error, "objective", &new.name))?;
+    .bind(new.request_id);
+    let inserted = bind_alignment(query, alignment)
+        .fetch_optional(&mut *connection)
+        .await
+        .map_err(|error| classify_insert(error, "objective", &new.name))?;
     if inserted.is_none() {
         return Ok(None);
     }
@@ -600,6 +599,21 @@ fn objective_change(objective: &Objective, fields: &[&str]) -> serde_json::Value
         "healthMode": health_mode_text(alignment.health_mode),
         "weight": alignment.weight.to_string(),
     })
+}
+
+/// Binds an objective's alignment columns in this order: level, owner_team, stage,
+/// progress_driver, health_mode, weight.
+fn bind_alignment<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    alignment: &'q Alignment,
+) -> Query<'q, Postgres, PgArguments> {
+    query
+        .bind(level_text(alignment.level))
+        .bind(&alignment.owner_team)
+        .bind(stage_text(alignment.stage))
+        .bind(driver_text(alignment.progress_driver))
+        .bind(health_mode_text(alignment.health_mode))
+        .bind(alignment.weight)
 }
 
 fn level_text(level: ObjectiveLevel) -> &'static str {
@@ -763,14 +777,26 @@ fn objective_from_row(row: &PgRow) -> ServiceResult<Objective> {
     })
 }
 
+/// The names of `tenant`'s key results read as (objective id, key result id) rows.
+fn key_result_names(tenant: &TenantName, rows: Vec<(String, String)>) -> Vec<KeyResultName> {
+    rows.into_iter()
+        .map(|(objective, key_result)| tenant.objective(objective).key_result(key_result))
+        .collect()
+}
+
+/// Reads a key result's name from its `tenant`, `objective_id` and `key_result_id` columns.
+fn key_result_name_from_row(row: &PgRow) -> anyhow::Result<KeyResultName> {
+    Ok(KeyResultName {
+        tenant: row.try_get("tenant")?,
+        objective: row.try_get("objective_id")?,
+        key_result: row.try_get("key_result_id")?,
+    })
+}
+
 fn key_result_from_row(row: &PgRow) -> ServiceResult<KeyResult> {
     read(|| {
         Ok(KeyResult {
-            name: KeyResultName {
-                tenant: row.try_get("tenant")?,
-                objective: row.try_get("objective_id")?,
-                key_result: row.try_get("key_result_id")?,
-            },
+            name: key_result_name_from_row(row)?,
             display_name: row.try_get("display_name")?,
             definition: definition_from_row(row)?,
             metric: row

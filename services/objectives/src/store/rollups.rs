@@ -11,9 +11,12 @@ use sqlx::{PgConnection, Row, postgres::PgRow};
 
 use super::{
     ObjectivesStore,
-    check_ins::{audit, publish},
+    check_ins::{
+        AutomaticValue, latest_automatic_value, lock_key_result, publish, record_automatic_check_in,
+    },
+    key_result_names,
 };
-use crate::app::{Actor, Rollup};
+use crate::app::{CheckInSource, Rollup};
 
 /// What recording a rollup's value did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,11 +129,7 @@ impl ObjectivesStore {
         .fetch_all(&self.pool)
         .await
         .map_err(classify)?;
-        let tenant = child.tenant();
-        Ok(rows
-            .into_iter()
-            .map(|(objective, key_result)| tenant.objective(objective).key_result(key_result))
-            .collect())
+        Ok(key_result_names(&child.tenant(), rows))
     }
 
     /// Records `value` as the rollup's new value, computed from its children at the status
@@ -144,16 +143,7 @@ impl ObjectivesStore {
         inputs: &[(KeyResultName, i64)],
     ) -> ServiceResult<RollupWrite> {
         let mut transaction = self.pool.begin().await.map_err(classify)?;
-        sqlx::query(
-            "select 1 from objectives.key_result
-             where tenant = $1 and objective_id = $2 and key_result_id = $3 for update",
-        )
-        .bind(&rollup.tenant)
-        .bind(&rollup.objective)
-        .bind(&rollup.key_result)
-        .execute(&mut *transaction)
-        .await
-        .map_err(classify)?;
+        lock_key_result(&mut transaction, rollup).await?;
         for (child, version) in inputs {
             let now: Option<i64> = sqlx::query_scalar(
                 "select status_version from objectives.key_result
@@ -169,42 +159,21 @@ impl ObjectivesStore {
                 return Ok(RollupWrite::InputsChanged);
             }
         }
-        let latest: Option<Option<Decimal>> = sqlx::query_scalar(
-            "select value from objectives.check_in
-             where tenant = $1 and objective_id = $2 and key_result_id = $3 and source = 'rollup'
-             order by check_in_id desc limit 1",
-        )
-        .bind(&rollup.tenant)
-        .bind(&rollup.objective)
-        .bind(&rollup.key_result)
-        .fetch_optional(&mut *transaction)
-        .await
-        .map_err(classify)?;
-        if latest.flatten() == Some(value) {
+        let latest =
+            latest_automatic_value(&mut transaction, rollup, CheckInSource::Rollup).await?;
+        if latest.and_then(|latest| latest.value) == Some(value) {
             return Ok(RollupWrite::Unchanged);
         }
-        let actor = Actor::service();
-        let id: i64 = sqlx::query_scalar(
-            "insert into objectives.check_in
-                 (tenant, objective_id, key_result_id, value, measure_time, source, author,
-                  idempotency_key)
-             values ($1, $2, $3, $4, now(), 'rollup', $5, 'rollup:' || pg_current_xact_id()::text)
-             returning check_in_id",
-        )
-        .bind(&rollup.tenant)
-        .bind(&rollup.objective)
-        .bind(&rollup.key_result)
-        .bind(value)
-        .bind(&actor.name)
-        .fetch_one(&mut *transaction)
-        .await
-        .map_err(classify)?;
-        audit(
+        record_automatic_check_in(
             &mut transaction,
-            &actor,
-            &rollup.tenant(),
+            rollup,
+            CheckInSource::Rollup,
+            &AutomaticValue {
+                value: Some(value),
+                numerator: None,
+                denominator: None,
+            },
             "RecomputeRollupValue",
-            &format!("{rollup}/checkIns/{id}"),
             json!({
                 "value": value.to_string(),
                 "children": inputs.iter().map(|(child, _)| child.to_string()).collect::<Vec<_>>(),

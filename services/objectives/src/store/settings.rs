@@ -15,7 +15,7 @@ use sqlx::{PgConnection, Row, postgres::PgRow};
 
 use super::{
     ObjectivesStore,
-    check_ins::{KeyResultChanged, OUTBOX, audit, publish},
+    check_ins::{KeyResultChanged, OUTBOX, audit, audit_and_publish},
 };
 use crate::app::{Actor, TenantSettings, settings_name};
 
@@ -166,11 +166,7 @@ impl ObjectivesStore {
         .map(|row| {
             super::read(|| {
                 Ok(PublishedHealth {
-                    name: KeyResultName {
-                        tenant: row.try_get("tenant")?,
-                        objective: row.try_get("objective_id")?,
-                        key_result: row.try_get("key_result_id")?,
-                    },
+                    name: super::key_result_name_from_row(row)?,
                     version: row.try_get("status_version")?,
                     time: row.try_get("status_time")?,
                     health: row
@@ -225,19 +221,18 @@ async fn settle_health(
             continue;
         }
         if verdict.changed() {
-            audit(
+            audit_and_publish(
                 &mut *connection,
                 actor,
-                &name.tenant(),
+                name,
                 "RejudgeHealth",
-                &name.to_string(),
                 json!({
                     "from": health_text(verdict.told),
                     "to": health_text(verdict.now),
                 }),
+                false,
             )
             .await?;
-            publish(&mut *connection, name, false).await?;
             published.push(name.clone());
         }
         sqlx::query(

@@ -15,7 +15,9 @@ use crate::{
         try_list_objectives, undelete_objective, update_objective,
     },
     check_ins::{audit_events, check_in, manual_key_result, record},
-    fixture::{Stack, TENANT, assert_error, dec, objective, read, violations, wire},
+    fixture::{
+        Stack, TENANT, assert_error, assert_one_violation, dec, objective, read, violations, wire,
+    },
 };
 
 /// A stack with the cycle 1997 Q1 (no objective yet); returns the cycle's name.
@@ -471,10 +473,7 @@ async fn objective_fields_round_trip_and_parents_are_validated_without_loops() {
         ),
     ] {
         let status = stack.try_create_objective("d", bad).await.unwrap_err();
-        let said = violations(&status);
-        assert_eq!(said.len(), 1, "{said:?}");
-        assert_eq!(said[0].0, field, "{said:?}");
-        assert!(said[0].1.contains(says), "{said:?} does not say {says:?}");
+        assert_one_violation(&status, field, says);
     }
     let missing = stack
         .client()

@@ -5,13 +5,14 @@
 use chrono::Duration as Days;
 use devokr_domain::metric_reference::{Ratio, activation_rate};
 use devokr_proto::objectives::v1 as pb;
-use tonic::{Code, Request, Status};
+use tonic::{Code, Status};
 
 use crate::{
+    changes::{get_objective, list_objectives},
     check_ins::{check_in, list_check_ins, manual_key_result, record, status_as_of, value_of},
     fixture::{
         TENANT, assert_error, dec, fields, instant, percent_key_result, reference_events,
-        violated_fields,
+        request_by, violated_fields,
     },
     kinds::interim,
     metric_refresh::{FIRST_EVENTS, ingest, stack_with_metric},
@@ -31,15 +32,15 @@ async fn carry_over(
     cycle: &str,
     request_id: &str,
 ) -> Result<pb::Objective, Status> {
-    let mut request = Request::new(pb::CarryOverObjectiveRequest {
-        name: objective.into(),
-        cycle: cycle.into(),
-        objective_id: String::new(),
-        request_id: request_id.into(),
-    });
-    request
-        .metadata_mut()
-        .insert("x-devokr-actor", "alice".parse().unwrap());
+    let request = request_by(
+        "alice",
+        pb::CarryOverObjectiveRequest {
+            name: objective.into(),
+            cycle: cycle.into(),
+            objective_id: String::new(),
+            request_id: request_id.into(),
+        },
+    );
     stack
         .client()
         .carry_over_objective(request)
@@ -101,14 +102,7 @@ async fn carrying_over_copies_the_definition_not_the_check_ins_and_is_idempotent
     let q2 = stack
         .create_cycle("q2-1997", "1997-04-01", "1997-06-30", "UTC")
         .await;
-    let source = stack
-        .client()
-        .get_objective(pb::GetObjectiveRequest {
-            name: objective.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let source = get_objective(&stack, &objective).await;
 
     let request_id = "6f1c2a0e-8d4b-4c1e-9a57-0b8f3d2e4c11";
     let copy = carry_over(&stack, &objective, &q2.name, request_id)
@@ -124,17 +118,8 @@ async fn carrying_over_copies_the_definition_not_the_check_ins_and_is_idempotent
         .unwrap();
     assert_eq!(retried.name, copy.name);
     assert_eq!(
-        stack
-            .client()
-            .list_objectives(pb::ListObjectivesRequest {
-                parent: TENANT.into(),
-                filter: format!("cycle = \"{}\"", q2.name),
-                ..Default::default()
-            })
+        list_objectives(&stack, &format!("cycle = \"{}\"", q2.name), false)
             .await
-            .unwrap()
-            .into_inner()
-            .objectives
             .len(),
         1
     );
@@ -190,25 +175,15 @@ async fn carrying_over_copies_the_definition_not_the_check_ins_and_is_idempotent
     assert_eq!(list_check_ins(&stack, &manual.name).await.len(), 1);
 
     // Audited once, with the caller.
-    let audit = stack
-        .client()
-        .list_audit_events(pb::ListAuditEventsRequest {
-            parent: TENANT.into(),
-            resource: copy.name.clone(),
-            ..Default::default()
-        })
+    let carried: Vec<_> = stack
+        .audit_events(&copy.name)
         .await
-        .unwrap()
-        .into_inner()
-        .events;
-    let carried: Vec<_> = audit
-        .iter()
-        .filter(|event| event.action == "CarryOverObjective")
+        .into_iter()
+        .filter(|(action, _, _)| action == "CarryOverObjective")
         .collect();
     assert_eq!(carried.len(), 1);
-    assert_eq!(carried[0].actor, "alice");
-    let change: serde_json::Value = serde_json::from_str(&carried[0].change).unwrap();
-    assert_eq!(change["from"], objective.as_str());
+    assert_eq!(carried[0].1, "alice");
+    assert_eq!(carried[0].2["from"], objective.as_str());
 
     // Into its own cycle, or into a closed one: refused, saying why.
     let same = carry_over(&stack, &objective, &q1, "").await.unwrap_err();
@@ -216,24 +191,7 @@ async fn carrying_over_copies_the_definition_not_the_check_ins_and_is_idempotent
     let q3 = stack
         .create_cycle("q3-1997", "1997-07-01", "1997-09-30", "UTC")
         .await;
-    let active = stack
-        .client()
-        .activate_cycle(pb::ActivateCycleRequest {
-            name: q3.name.clone(),
-            etag: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    stack
-        .client()
-        .close_cycle(pb::CloseCycleRequest {
-            name: q3.name.clone(),
-            etag: active.etag,
-            overrides: Vec::new(),
-        })
-        .await
-        .unwrap();
+    stack.activate_and_close_cycle(&q3.name).await;
     let closed = carry_over(&stack, &objective, &q3.name, "")
         .await
         .unwrap_err();

@@ -9,7 +9,7 @@ use devokr_proto::{
     prost_types::FieldMask,
 };
 use sqlx::PgPool;
-use tonic::{Code, Request, Status};
+use tonic::{Code, Status};
 
 use crate::{
     check_ins::{
@@ -18,21 +18,13 @@ use crate::{
     },
     fixture::{
         Stack, TENANT, assert_error, dec, fields, from_timestamp, percent_key_result, read,
-        timestamp, violated_fields, wire,
+        request_by, timestamp, violated_fields, wire,
     },
     watch::{Selection, open_watch},
 };
 
 /// The caller of every change in these tests.
 const ACTOR: &str = "bob";
-
-fn as_actor<T>(message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("x-devokr-actor", ACTOR.parse().unwrap());
-    request
-}
 
 pub(crate) fn mask(paths: &[&str]) -> Option<FieldMask> {
     Some(FieldMask {
@@ -89,23 +81,6 @@ pub(crate) async fn get_objective(stack: &Stack, name: &str) -> pb::Objective {
         .into_inner()
 }
 
-async fn list_key_results(stack: &Stack, objective: &str) -> Vec<String> {
-    stack
-        .client()
-        .list_key_results(pb::ListKeyResultsRequest {
-            parent: objective.into(),
-            page_size: 100,
-            page_token: String::new(),
-        })
-        .await
-        .expect("key results are listed")
-        .into_inner()
-        .key_results
-        .into_iter()
-        .map(|key_result| key_result.name)
-        .collect()
-}
-
 pub(crate) async fn try_list_objectives(
     stack: &Stack,
     filter: &str,
@@ -140,10 +115,13 @@ pub(crate) async fn list_objectives(
 async fn delete_key_result(stack: &Stack, name: &str, etag: &str) -> Result<pb::KeyResult, Status> {
     stack
         .client()
-        .delete_key_result(as_actor(pb::DeleteKeyResultRequest {
-            name: name.into(),
-            etag: etag.into(),
-        }))
+        .delete_key_result(request_by(
+            ACTOR,
+            pb::DeleteKeyResultRequest {
+                name: name.into(),
+                etag: etag.into(),
+            },
+        ))
         .await
         .map(tonic::Response::into_inner)
 }
@@ -151,7 +129,10 @@ async fn delete_key_result(stack: &Stack, name: &str, etag: &str) -> Result<pb::
 async fn undelete_key_result(stack: &Stack, name: &str) -> Result<pb::KeyResult, Status> {
     stack
         .client()
-        .undelete_key_result(as_actor(pb::UndeleteKeyResultRequest { name: name.into() }))
+        .undelete_key_result(request_by(
+            ACTOR,
+            pb::UndeleteKeyResultRequest { name: name.into() },
+        ))
         .await
         .map(tonic::Response::into_inner)
 }
@@ -163,10 +144,13 @@ pub(crate) async fn delete_objective(
 ) -> Result<pb::Objective, Status> {
     stack
         .client()
-        .delete_objective(as_actor(pb::DeleteObjectiveRequest {
-            name: name.into(),
-            etag: etag.into(),
-        }))
+        .delete_objective(request_by(
+            ACTOR,
+            pb::DeleteObjectiveRequest {
+                name: name.into(),
+                etag: etag.into(),
+            },
+        ))
         .await
         .map(tonic::Response::into_inner)
 }
@@ -174,7 +158,10 @@ pub(crate) async fn delete_objective(
 pub(crate) async fn undelete_objective(stack: &Stack, name: &str) -> Result<pb::Objective, Status> {
     stack
         .client()
-        .undelete_objective(as_actor(pb::UndeleteObjectiveRequest { name: name.into() }))
+        .undelete_objective(request_by(
+            ACTOR,
+            pb::UndeleteObjectiveRequest { name: name.into() },
+        ))
         .await
         .map(tonic::Response::into_inner)
 }
@@ -186,10 +173,13 @@ pub(crate) async fn update_key_result(
 ) -> Result<pb::KeyResult, Status> {
     stack
         .client()
-        .update_key_result(as_actor(pb::UpdateKeyResultRequest {
-            key_result: Some(key_result),
-            update_mask: paths.and_then(mask),
-        }))
+        .update_key_result(request_by(
+            ACTOR,
+            pb::UpdateKeyResultRequest {
+                key_result: Some(key_result),
+                update_mask: paths.and_then(mask),
+            },
+        ))
         .await
         .map(tonic::Response::into_inner)
 }
@@ -201,10 +191,13 @@ pub(crate) async fn update_objective(
 ) -> Result<pb::Objective, Status> {
     stack
         .client()
-        .update_objective(as_actor(pb::UpdateObjectiveRequest {
-            objective: Some(objective),
-            update_mask: paths.and_then(mask),
-        }))
+        .update_objective(request_by(
+            ACTOR,
+            pb::UpdateObjectiveRequest {
+                objective: Some(objective),
+                update_mask: paths.and_then(mask),
+            },
+        ))
         .await
         .map(tonic::Response::into_inner)
 }
@@ -262,7 +255,7 @@ async fn deleting_a_key_result_takes_it_out_of_its_objectives_progress_until_und
     assert_eq!(unchanged.delete_time, None);
     assert_eq!(unchanged.etag, b.etag);
     assert_eq!(
-        list_key_results(&stack, &objective).await,
+        stack.key_result_names(&objective).await,
         [a.name.as_str(), b.name.as_str()]
     );
 
@@ -284,10 +277,7 @@ async fn deleting_a_key_result_takes_it_out_of_its_objectives_progress_until_und
     let got = get_key_result(&stack, &b.name).await;
     assert_eq!(got.delete_time, deleted.delete_time);
     assert_eq!(got.etag, deleted.etag);
-    assert_eq!(
-        list_key_results(&stack, &objective).await,
-        [a.name.as_str()]
-    );
+    assert_eq!(stack.key_result_names(&objective).await, [a.name.as_str()]);
 
     // Deleting it again: NOT_FOUND; undeleting a live one: ALREADY_EXISTS.
     let again = delete_key_result(&stack, &b.name, "").await.unwrap_err();
@@ -306,7 +296,7 @@ async fn deleting_a_key_result_takes_it_out_of_its_objectives_progress_until_und
     assert_eq!(read(back.progress.as_ref()), dec("0.3125"));
     assert_eq!(back.health(), pb::Health::OffTrack);
     assert_eq!(
-        list_key_results(&stack, &objective).await,
+        stack.key_result_names(&objective).await,
         [a.name.as_str(), b.name.as_str()]
     );
 
@@ -378,7 +368,7 @@ async fn deleting_an_objective_deletes_its_key_results_and_tells_its_watchers() 
         deleted.delete_time
     );
     assert_eq!(
-        list_key_results(&stack, &objective).await,
+        stack.key_result_names(&objective).await,
         Vec::<String>::new()
     );
     assert_eq!(
@@ -412,10 +402,7 @@ async fn deleting_an_objective_deletes_its_key_results_and_tells_its_watchers() 
     let (_, status) = watcher.next_status().await;
     assert_eq!(status.key_result, a.name);
     // a came back with it; b, deleted before on its own, did not.
-    assert_eq!(
-        list_key_results(&stack, &objective).await,
-        [a.name.as_str()]
-    );
+    assert_eq!(stack.key_result_names(&objective).await, [a.name.as_str()]);
     assert_eq!(
         get_key_result(&stack, &b.name).await.delete_time,
         b_deleted.delete_time

@@ -8,11 +8,11 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use devokr_proto::{objectives::v1 as pb, prost_types};
 use sqlx::PgPool;
-use tonic::{Code, Request, Status};
+use tonic::{Code, Status};
 
 use crate::fixture::{
-    Stack, assert_error, dec, fields, from_timestamp, instant, read, timestamp, violated_fields,
-    violations, wire,
+    Stack, assert_error, dec, fields, from_timestamp, instant, read, request_by, timestamp,
+    violated_fields, violations, wire,
 };
 
 /// The cycle: 1997-01-01 to 1997-03-31 in UTC, that is [1997-01-01T00:00Z, 1997-04-01T00:00Z),
@@ -65,14 +65,14 @@ pub(crate) async fn try_record(
     check_in: pb::CheckIn,
     request_id: &str,
 ) -> Result<pb::CheckIn, Status> {
-    let mut request = Request::new(pb::CreateCheckInRequest {
-        parent: key_result.into(),
-        check_in: Some(check_in),
-        allow_late: false,
-    });
-    request
-        .metadata_mut()
-        .insert("x-devokr-actor", ACTOR.parse().unwrap());
+    let mut request = request_by(
+        ACTOR,
+        pb::CreateCheckInRequest {
+            parent: key_result.into(),
+            check_in: Some(check_in),
+            allow_late: false,
+        },
+    );
     request
         .metadata_mut()
         .insert("x-request-id", request_id.parse().unwrap());

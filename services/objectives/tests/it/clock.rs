@@ -9,7 +9,7 @@ use devokr_proto::objectives::v1::{self as pb, watch_key_result_status_response:
 
 use crate::{
     check_ins::{manual_key_result, record, status_as_of},
-    fixture::{REJUDGE_INTERVAL_SECS, Stack, TENANT, from_timestamp, wire},
+    fixture::{REJUDGE_INTERVAL_SECS, Stack, from_timestamp, wire},
     settings::set_on_track_ratio,
     watch::{Selection, Watcher, open_watch},
 };
@@ -86,30 +86,6 @@ async fn next_status_within(watcher: &mut Watcher, within: Duration) -> (i64, pb
     }
 }
 
-/// The (action, actor, change) of the audit events about `resource`.
-async fn audit(stack: &Stack, resource: &str) -> Vec<(String, String, serde_json::Value)> {
-    stack
-        .client()
-        .list_audit_events(pb::ListAuditEventsRequest {
-            parent: TENANT.into(),
-            resource: resource.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .events
-        .into_iter()
-        .map(|event| {
-            (
-                event.action,
-                event.actor,
-                serde_json::from_str(&event.change).unwrap(),
-            )
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn a_watcher_hears_when_the_pace_falls_behind_with_no_new_value() {
     let (stack, key_result, start) = stack_with_current_key_result().await;
@@ -152,7 +128,8 @@ async fn a_watcher_hears_when_the_pace_falls_behind_with_no_new_value() {
             .assert_quiet("the health did not change again")
             .await;
     }
-    let rejudged: Vec<_> = audit(&stack, &key_result)
+    let rejudged: Vec<_> = stack
+        .audit_events(&key_result)
         .await
         .into_iter()
         .filter(|(action, _, _)| action == "RejudgeHealth")

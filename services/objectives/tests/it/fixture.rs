@@ -20,7 +20,7 @@ use devokr_proto::{
     prost_types,
     tonic::transport::Channel,
 };
-use tonic::{Code, Status};
+use tonic::{Code, Request, Status};
 use tonic_types::StatusExt;
 
 /// The tenant every test works in.
@@ -240,6 +240,18 @@ impl Stack {
         key_result_id: &str,
         key_result: pb::KeyResult,
     ) -> pb::KeyResult {
+        self.try_create_key_result(objective, key_result_id, key_result)
+            .await
+            .expect("key result is created")
+    }
+
+    /// Creates `key_result` under `objective` as `key_result_id`, or says why not.
+    pub(crate) async fn try_create_key_result(
+        &self,
+        objective: &str,
+        key_result_id: &str,
+        key_result: pb::KeyResult,
+    ) -> Result<pb::KeyResult, Status> {
         self.client()
             .create_key_result(pb::CreateKeyResultRequest {
                 parent: objective.into(),
@@ -248,8 +260,72 @@ impl Stack {
                 request_id: String::new(),
             })
             .await
-            .expect("key result is created")
+            .map(tonic::Response::into_inner)
+    }
+
+    /// The names of the live key results of `objective`, in creation order.
+    pub(crate) async fn key_result_names(&self, objective: &str) -> Vec<String> {
+        self.client()
+            .list_key_results(pb::ListKeyResultsRequest {
+                parent: objective.into(),
+                page_size: 100,
+                page_token: String::new(),
+            })
+            .await
+            .expect("key results are listed")
             .into_inner()
+            .key_results
+            .into_iter()
+            .map(|key_result| key_result.name)
+            .collect()
+    }
+
+    /// Activates `cycle` (a cycle name), then closes it with no score overrides.
+    pub(crate) async fn activate_and_close_cycle(&self, cycle: &str) {
+        let active = self
+            .client()
+            .activate_cycle(pb::ActivateCycleRequest {
+                name: cycle.into(),
+                etag: String::new(),
+            })
+            .await
+            .expect("cycle is activated")
+            .into_inner();
+        self.client()
+            .close_cycle(pb::CloseCycleRequest {
+                name: cycle.into(),
+                etag: active.etag,
+                overrides: Vec::new(),
+            })
+            .await
+            .expect("cycle is closed");
+    }
+
+    /// The (action, actor, change) of the audit events about `resource`, as ListAuditEvents
+    /// answers them.
+    pub(crate) async fn audit_events(
+        &self,
+        resource: &str,
+    ) -> Vec<(String, String, serde_json::Value)> {
+        self.client()
+            .list_audit_events(pb::ListAuditEventsRequest {
+                parent: TENANT.into(),
+                resource: resource.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("audit events are listed")
+            .into_inner()
+            .events
+            .into_iter()
+            .map(|event| {
+                (
+                    event.action,
+                    event.actor,
+                    serde_json::from_str(&event.change).expect("a change is JSON"),
+                )
+            })
+            .collect()
     }
 }
 
@@ -410,6 +486,23 @@ pub(crate) fn assert_error(status: &Status, code: Code, reason: &str) {
 
 /// The `(field, description)` of every BadRequest violation of an INVALID_ARGUMENT status
 /// (checked to carry its ErrorInfo).
+/// A request of `message` made by `caller` (its `x-devokr-actor`).
+pub(crate) fn request_by<T>(caller: &str, message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("x-devokr-actor", caller.parse().unwrap());
+    request
+}
+
+/// Asserts that `status` names exactly one bad field, `field`, and that it says `says`.
+pub(crate) fn assert_one_violation(status: &Status, field: &str, says: &str) {
+    let said = violations(status);
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert_eq!(said[0].0, field, "{said:?}");
+    assert!(said[0].1.contains(says), "{said:?} does not say {says:?}");
+}
+
 pub(crate) fn violations(status: &Status) -> Vec<(String, String)> {
     assert_error(status, Code::InvalidArgument, "INVALID_ARGUMENT");
     status

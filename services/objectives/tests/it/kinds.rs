@@ -14,7 +14,8 @@ use crate::{
     changes::{audited, get_key_result, update_key_result},
     check_ins::{MID_CYCLE, check_in, record, stack_with_objective, status_as_of, try_record},
     fixture::{
-        Stack, assert_error, dec, fields, read, timestamp, violated_fields, violations, wire,
+        Stack, TENANT, assert_error, assert_one_violation, dec, fields, read, timestamp,
+        violated_fields, violations, wire,
     },
 };
 
@@ -48,6 +49,27 @@ fn csat_at_least_4(scoring: pb::ThresholdScoring) -> pb::KeyResult {
     }
 }
 
+/// Creates key result `csat` under `objective`, scored by the share of its check-ins at least
+/// 4.0, and records 4.2, 3.8 and 4.1, measured on 1 February: two of three pass.
+async fn csat_share_with_ratings(stack: &Stack, objective: &str) -> pb::KeyResult {
+    let csat = stack
+        .create_key_result(
+            objective,
+            "csat",
+            csat_at_least_4(pb::ThresholdScoring::ShareOfCheckIns),
+        )
+        .await;
+    for (index, value) in ["4.2", "3.8", "4.1"].into_iter().enumerate() {
+        record(
+            stack,
+            &csat.name,
+            check_in(value, "1997-02-01T00:00:00Z", &format!("c{index}")),
+        )
+        .await;
+    }
+    csat
+}
+
 /// A key result of `kind` that needs no more than a title.
 fn plain(kind: pb::KeyResultKind) -> pb::KeyResult {
     pb::KeyResult {
@@ -76,23 +98,31 @@ pub(crate) fn interim(time: &str, progress: &str) -> pb::InterimTarget {
     }
 }
 
-/// Tries to create `key_result` under `objective` as `key_result_id`.
-async fn try_create(
+/// Records `check_in` on `key_result` with `request_id`, which must be refused for its value.
+async fn assert_value_refused(
     stack: &Stack,
-    objective: &str,
-    key_result_id: &str,
-    key_result: pb::KeyResult,
-) -> Result<pb::KeyResult, tonic::Status> {
-    stack
-        .client()
-        .create_key_result(pb::CreateKeyResultRequest {
-            parent: objective.into(),
-            key_result_id: key_result_id.into(),
-            key_result: Some(key_result),
-            request_id: String::new(),
-        })
+    key_result: &str,
+    check_in: pb::CheckIn,
+    request_id: &str,
+) {
+    let refused = try_record(stack, key_result, check_in, request_id)
         .await
-        .map(tonic::Response::into_inner)
+        .unwrap_err();
+    assert_eq!(violated_fields(&refused), fields(&["check_in.value"]));
+}
+
+/// Updates the fields named by `paths` to the values in `key_result`, which must be refused
+/// for `field` alone.
+async fn assert_update_refused(
+    stack: &Stack,
+    key_result: pb::KeyResult,
+    paths: &[&str],
+    field: &str,
+) {
+    let refused = update_key_result(stack, key_result, Some(paths))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&refused), fields(&[field]), "{paths:?}");
 }
 
 /// The status judged at [`MID_CYCLE`].
@@ -133,15 +163,13 @@ async fn metric_key_results_in_every_unit_with_zones() {
         "no commit or stretch level: no zone"
     );
     // A duration cannot be negative.
-    let negative = try_record(
+    assert_value_refused(
         &stack,
         &speed.name,
         check_in("-1", "1997-02-11T00:00:00Z", "s2"),
         "r-s2",
     )
-    .await
-    .unwrap_err();
-    assert_eq!(violated_fields(&negative), fields(&["check_in.value"]));
+    .await;
 
     // Revenue in euros from 1,000 to 2,000: 1,500.50 is 500.50 / 1,000 = 0.5005 of the way.
     let mut revenue = metric("1000", "2000", pb::Unit::Currency);
@@ -371,34 +399,28 @@ async fn milestones_are_marked_done_by_an_audited_update() {
     );
 
     // Milestones take no check-ins, and a checklist of zero weights has no progress.
-    let refused = try_record(
+    assert_value_refused(
         &stack,
         &checklist.name,
         check_in("1", "1997-02-01T00:00:00Z", "m1"),
         "r-m1",
     )
-    .await
-    .unwrap_err();
-    assert_eq!(violated_fields(&refused), fields(&["check_in.value"]));
+    .await;
     let mut weightless = marked;
     for item in &mut weightless {
         item.weight = Some(wire("0"));
     }
-    let refused = update_key_result(
+    assert_update_refused(
         &stack,
         pb::KeyResult {
             name: checklist.name.clone(),
             milestones: weightless,
             ..Default::default()
         },
-        Some(&["milestones"]),
+        &["milestones"],
+        "key_result.milestones",
     )
-    .await
-    .unwrap_err();
-    assert_eq!(
-        violated_fields(&refused),
-        fields(&["key_result.milestones"])
-    );
+    .await;
     stack.stop().await;
 }
 
@@ -417,24 +439,20 @@ async fn binary_and_manual_percent_take_only_their_values() {
         .await;
     assert_eq!(estimate.unit(), pb::Unit::Percent);
 
-    let half = try_record(
+    assert_value_refused(
         &stack,
         &launch.name,
         check_in("0.5", "1997-02-01T00:00:00Z", "b0"),
         "r-b0",
     )
-    .await
-    .unwrap_err();
-    assert_eq!(violated_fields(&half), fields(&["check_in.value"]));
-    let over = try_record(
+    .await;
+    assert_value_refused(
         &stack,
         &estimate.name,
         check_in("101", "1997-02-01T00:00:00Z", "p0"),
         "r-p0",
     )
-    .await
-    .unwrap_err();
-    assert_eq!(violated_fields(&over), fields(&["check_in.value"]));
+    .await;
 
     // Done: progress 1, achieved.
     record(
@@ -530,7 +548,8 @@ async fn a_value_older_than_cadence_and_grace_is_stale() {
     // A grace without a cadence, and a cadence of zero, are refused.
     let mut grace_only = metric("0", "100", pb::Unit::Number);
     grace_only.stale_grace = Some(seconds(60));
-    let refused = try_create(&stack, &objective, "grace", grace_only)
+    let refused = stack
+        .try_create_key_result(&objective, "grace", grace_only)
         .await
         .unwrap_err();
     assert_eq!(
@@ -539,7 +558,8 @@ async fn a_value_older_than_cadence_and_grace_is_stale() {
     );
     let mut zero = metric("0", "100", pb::Unit::Number);
     zero.update_cadence = Some(seconds(0));
-    let refused = try_create(&stack, &objective, "zero", zero)
+    let refused = stack
+        .try_create_key_result(&objective, "zero", zero)
         .await
         .unwrap_err();
     assert_eq!(
@@ -587,22 +607,18 @@ async fn interim_targets_shape_the_expected_progress() {
     assert_eq!(status.health(), pb::Health::OffTrack);
 
     // Outside the cycle, and falling, are refused with the index of the bad target.
-    let refused = update_key_result(
+    assert_update_refused(
         &stack,
         pb::KeyResult {
             name: phased.name.clone(),
             interim_targets: vec![interim("1997-04-01T00:00:00Z", "0.5")],
             ..Default::default()
         },
-        Some(&["interim_targets"]),
+        &["interim_targets"],
+        "key_result.interim_targets[0].time",
     )
-    .await
-    .unwrap_err();
-    assert_eq!(
-        violated_fields(&refused),
-        fields(&["key_result.interim_targets[0].time"])
-    );
-    let refused = update_key_result(
+    .await;
+    assert_update_refused(
         &stack,
         pb::KeyResult {
             name: phased.name.clone(),
@@ -612,14 +628,10 @@ async fn interim_targets_shape_the_expected_progress() {
             ],
             ..Default::default()
         },
-        Some(&["interim_targets"]),
+        &["interim_targets"],
+        "key_result.interim_targets[1].progress",
     )
-    .await
-    .unwrap_err();
-    assert_eq!(
-        violated_fields(&refused),
-        fields(&["key_result.interim_targets[1].progress"])
-    );
+    .await;
     stack.stop().await;
 }
 
@@ -725,37 +737,23 @@ async fn bad_definitions_name_their_fields_and_store_nothing() {
             "UNIT_PERCENT or UNIT_NUMBER",
         ),
     ] {
-        let refused = try_create(&stack, &objective, "bad", key_result)
+        let refused = stack
+            .try_create_key_result(&objective, "bad", key_result)
             .await
             .unwrap_err();
-        let found = violations(&refused);
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(found[0].0, field, "{found:?}");
-        assert!(found[0].1.contains(says), "{found:?}");
+        assert_one_violation(&refused, field, says);
     }
-    let listed = stack
-        .client()
-        .list_key_results(pb::ListKeyResultsRequest {
-            parent: objective.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(listed.key_results.is_empty(), "nothing was stored");
+    assert!(
+        stack.key_result_names(&objective).await.is_empty(),
+        "nothing was stored"
+    );
     stack.stop().await;
 }
 
 #[tokio::test]
 async fn closing_the_cycle_scores_every_kind() {
     let (stack, objective) = stack_with_objective().await;
-    let share = stack
-        .create_key_result(
-            &objective,
-            "csat",
-            csat_at_least_4(pb::ThresholdScoring::ShareOfCheckIns),
-        )
-        .await;
+    let share = csat_share_with_ratings(&stack, &objective).await;
     let mut checklist = plain(pb::KeyResultKind::Milestones);
     checklist.milestones = vec![
         milestone("a", "3", true),
@@ -772,49 +770,15 @@ async fn closing_the_cycle_scores_every_kind() {
             plain(pb::KeyResultKind::ManualPercent),
         )
         .await;
-    for (index, value) in ["4.2", "3.8", "4.1"].into_iter().enumerate() {
-        record(
-            &stack,
-            &share.name,
-            check_in(value, "1997-02-01T00:00:00Z", &format!("c{index}")),
-        )
-        .await;
-    }
     record(
         &stack,
         &estimate.name,
         check_in("34", "1997-03-01T00:00:00Z", "e1"),
     )
     .await;
-    let cycle = stack
-        .client()
-        .list_cycles(pb::ListCyclesRequest {
-            parent: crate::fixture::TENANT.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .cycles
-        .remove(0);
-    let active = stack
-        .client()
-        .activate_cycle(pb::ActivateCycleRequest {
-            name: cycle.name.clone(),
-            etag: cycle.etag,
-        })
-        .await
-        .unwrap()
-        .into_inner();
     stack
-        .client()
-        .close_cycle(pb::CloseCycleRequest {
-            name: cycle.name,
-            etag: active.etag,
-            overrides: Vec::new(),
-        })
-        .await
-        .unwrap();
+        .activate_and_close_cycle(&format!("{TENANT}/cycles/q1-1997"))
+        .await;
     // Share 2/3 = 0.67 rounds to 0.7; milestones 3/5 = 0.6; 34 % is 0.34, rounded to 0.3.
     for (key_result, score) in [
         (&share.name, "0.7"),
@@ -906,7 +870,7 @@ async fn update_mask_changes_levels_and_bounds_with_etags() {
     );
     // A target moved below the commit level is checked with the levels: with commit 46 back,
     // target 40 leaves it outside 30..40.
-    let refused = update_key_result(
+    assert_update_refused(
         &stack,
         pb::KeyResult {
             name: leveled.name.clone(),
@@ -914,29 +878,14 @@ async fn update_mask_changes_levels_and_bounds_with_etags() {
             target: Some(wire("40")),
             ..Default::default()
         },
-        Some(&["commit", "target"]),
+        &["commit", "target"],
+        "key_result.commit",
     )
-    .await
-    .unwrap_err();
-    assert_eq!(violated_fields(&refused), fields(&["key_result.commit"]));
+    .await;
 
     // A threshold's bound moves from at least 4.0 to between 4.15 and 5: of 4.2, 3.8, 4.1 only
     // 4.2 stays inside, share 1/3.
-    let csat = stack
-        .create_key_result(
-            &objective,
-            "csat",
-            csat_at_least_4(pb::ThresholdScoring::ShareOfCheckIns),
-        )
-        .await;
-    for (index, value) in ["4.2", "3.8", "4.1"].into_iter().enumerate() {
-        record(
-            &stack,
-            &csat.name,
-            check_in(value, "1997-02-01T00:00:00Z", &format!("c{index}")),
-        )
-        .await;
-    }
+    let csat = csat_share_with_ratings(&stack, &objective).await;
     let between = update_key_result(
         &stack,
         pb::KeyResult {
@@ -982,10 +931,7 @@ async fn update_mask_changes_levels_and_bounds_with_etags() {
             "key_result.baseline",
         ),
     ] {
-        let refused = update_key_result(&stack, key_result, Some(paths))
-            .await
-            .unwrap_err();
-        assert_eq!(violated_fields(&refused), fields(&[field]), "{paths:?}");
+        assert_update_refused(&stack, key_result, paths, field).await;
     }
     assert_eq!(
         get_key_result(&stack, &csat.name).await.etag,

@@ -2,10 +2,10 @@
 //! closed cycle, learnings, the audit log and a key result's daily history.
 
 use devokr_proto::objectives::v1 as pb;
-use tonic::{Code, Request};
+use tonic::Code;
 
 use crate::check_ins::manual_key_result;
-use crate::fixture::{Stack, TENANT, assert_error, dec, read, timestamp, wire};
+use crate::fixture::{Stack, TENANT, assert_error, dec, read, request_by, timestamp, wire};
 
 async fn check_in(
     stack: &Stack,
@@ -15,19 +15,19 @@ async fn check_in(
     key: &str,
     allow_late: bool,
 ) -> Result<pb::CheckIn, tonic::Status> {
-    let mut request = Request::new(pb::CreateCheckInRequest {
-        parent: key_result.into(),
-        check_in: Some(pb::CheckIn {
-            value: Some(wire(value)),
-            measure_time: Some(timestamp(at)),
-            idempotency_key: key.into(),
-            ..Default::default()
-        }),
-        allow_late,
-    });
-    request
-        .metadata_mut()
-        .insert("x-devokr-actor", "alice".parse().unwrap());
+    let request = request_by(
+        "alice",
+        pb::CreateCheckInRequest {
+            parent: key_result.into(),
+            check_in: Some(pb::CheckIn {
+                value: Some(wire(value)),
+                measure_time: Some(timestamp(at)),
+                idempotency_key: key.into(),
+                ..Default::default()
+            }),
+            allow_late,
+        },
+    );
     stack
         .client()
         .create_check_in(request)

@@ -10,7 +10,7 @@ use crate::{
         audit_events, check_in, list_check_ins, manual_key_result, record, stack_with_objective,
         status_as_of, try_record, value_of,
     },
-    fixture::{Stack, assert_error, dec, percent_key_result, read, violations},
+    fixture::{Stack, assert_error, assert_one_violation, dec, percent_key_result, read},
     watch::{Selection, open_watch},
 };
 
@@ -28,24 +28,6 @@ fn rollup(aggregation: pb::RollupAggregation, children: &[&str]) -> pb::KeyResul
 /// The current value of a key result, which must have one.
 async fn value(stack: &Stack, key_result: &str) -> devokr_domain::Decimal {
     value_of(&status_as_of(stack, key_result, None, None).await)
-}
-
-async fn try_create(
-    stack: &Stack,
-    objective: &str,
-    id: &str,
-    key_result: pb::KeyResult,
-) -> Result<pb::KeyResult, tonic::Status> {
-    stack
-        .client()
-        .create_key_result(pb::CreateKeyResultRequest {
-            parent: objective.into(),
-            key_result_id: id.into(),
-            key_result: Some(key_result),
-            request_id: String::new(),
-        })
-        .await
-        .map(tonic::Response::into_inner)
 }
 
 #[tokio::test]
@@ -256,13 +238,11 @@ async fn rollups_of_another_unit_tenant_itself_or_unknown_children_are_refused()
             "not from a metric binding",
         ),
     ] {
-        let status = try_create(&stack, &objective, "selfish", key_result)
+        let status = stack
+            .try_create_key_result(&objective, "selfish", key_result)
             .await
             .unwrap_err();
-        let said = violations(&status);
-        assert_eq!(said.len(), 1, "{said:?}");
-        assert_eq!(said[0].0, field, "{said:?}");
-        assert!(said[0].1.contains(says), "{said:?} does not say {says:?}");
+        assert_one_violation(&status, field, says);
     }
     // Nothing was created.
     let missing = stack

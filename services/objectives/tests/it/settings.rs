@@ -1,13 +1,19 @@
 //! GetTenantSettings and UpdateTenantSettings, and the settings at work: pace bands in every
 //! status, score bands in CloseCycle, the week start in history, the time zone of "today".
 
-use devokr_proto::{objectives::v1 as pb, prost_types::FieldMask};
-use tonic::{Code, Request, Status};
+use std::time::{Duration, Instant};
 
-use crate::check_ins::{check_in, manual_key_result, record, status_as_of};
+use devokr_proto::{
+    objectives::v1::{self as pb, objectives_service_client::ObjectivesServiceClient},
+    tonic::transport::Channel,
+};
+use tonic::{Code, Status};
+
+use crate::changes::{get_key_result, mask};
+use crate::check_ins::{check_in, manual_key_result, record, stack_with_objective, status_as_of};
 use crate::fixture::{
-    Stack, TENANT, assert_error, dec, fields, from_timestamp, read, timestamp, violated_fields,
-    wire,
+    Stack, TENANT, assert_error, dec, fields, from_timestamp, read, request_by, timestamp,
+    violated_fields, wire,
 };
 
 pub(crate) const SETTINGS: &str = "tenants/acme/settings";
@@ -23,24 +29,22 @@ pub(crate) async fn get_settings(stack: &Stack) -> pb::TenantSettings {
         .into_inner()
 }
 
-/// Updates the fields named by `mask` to the values in `settings`, as alice.
+/// Updates the fields named by `paths` to the values in `settings`, as alice.
 pub(crate) async fn update_settings(
     stack: &Stack,
     settings: pb::TenantSettings,
-    mask: &[&str],
+    paths: &[&str],
 ) -> Result<pb::TenantSettings, Status> {
-    let mut request = Request::new(pb::UpdateTenantSettingsRequest {
-        settings: Some(pb::TenantSettings {
-            name: SETTINGS.into(),
-            ..settings
-        }),
-        update_mask: Some(FieldMask {
-            paths: mask.iter().map(|path| (*path).to_owned()).collect(),
-        }),
-    });
-    request
-        .metadata_mut()
-        .insert("x-devokr-actor", "alice".parse().unwrap());
+    let request = request_by(
+        "alice",
+        pb::UpdateTenantSettingsRequest {
+            settings: Some(pb::TenantSettings {
+                name: SETTINGS.into(),
+                ..settings
+            }),
+            update_mask: mask(paths),
+        },
+    );
     stack
         .client()
         .update_tenant_settings(request)
@@ -178,20 +182,10 @@ async fn settings_are_the_defaults_until_updated_with_a_mask_and_an_etag() {
     assert_eq!(get_settings(&stack).await, updated);
 
     // One change, audited with its caller.
-    let audit = stack
-        .client()
-        .list_audit_events(pb::ListAuditEventsRequest {
-            parent: TENANT.into(),
-            resource: SETTINGS.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .events;
+    let audit = stack.audit_events(SETTINGS).await;
     let actions: Vec<(&str, &str)> = audit
         .iter()
-        .map(|event| (event.action.as_str(), event.actor.as_str()))
+        .map(|(action, actor, _)| (action.as_str(), actor.as_str()))
         .collect();
     assert_eq!(actions, [("UpdateTenantSettings", "alice")]);
 
@@ -202,8 +196,10 @@ async fn settings_are_the_defaults_until_updated_with_a_mask_and_an_etag() {
 /// At 1997-02-25T00:00Z, 31 + 24 = 55 days have passed: expected progress 0.55.
 const DAY_55: &str = "1997-02-25T00:00:00Z";
 
-#[tokio::test]
-async fn the_tenants_pace_bands_judge_every_status() {
+/// A stack with the hundred-day cycle, objective `growth` in it and key result `half` from 0
+/// to 100 at 50 since 1 February: progress (50 − 0) / (100 − 0) = 0.5, against 0.55 expected
+/// on [`DAY_55`]. Returns the objective and the key result.
+async fn stack_half_way() -> (Stack, pb::Objective, pb::KeyResult) {
     let stack = Stack::start().await;
     let cycle = stack
         .create_cycle("hundred-days", "1997-01-01", "1997-04-10", "UTC")
@@ -212,28 +208,24 @@ async fn the_tenants_pace_bands_judge_every_status() {
     let key_result = stack
         .create_key_result(&objective.name, "half", manual_key_result("0", "100"))
         .await;
-    // Progress (50 − 0) / (100 − 0) = 0.5 against 0.55 expected.
     record(
         &stack,
         &key_result.name,
         check_in("50", "1997-02-01T00:00:00Z", "half-way"),
     )
     .await;
+    (stack, objective, key_result)
+}
+
+#[tokio::test]
+async fn the_tenants_pace_bands_judge_every_status() {
+    let (stack, objective, key_result) = stack_half_way().await;
 
     // With on track from 0.9 × 0.55 = 0.495, progress 0.5 is on track; from 0.95 × 0.55 =
     // 0.5225 it is not, and at risk from 0.75 × 0.55 = 0.4125 it is at risk.
     for (on_track_ratio, health) in [("0.9", pb::Health::OnTrack), ("0.95", pb::Health::AtRisk)] {
         set_on_track_ratio(&stack, on_track_ratio).await;
-        let status = stack
-            .client()
-            .get_key_result_status(pb::GetKeyResultStatusRequest {
-                name: key_result.name.clone(),
-                evaluation_time: Some(timestamp(DAY_55)),
-                read_time: None,
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let status = status_as_of(&stack, &key_result.name, Some(DAY_55), None).await;
         assert_eq!(read(status.expected_progress.as_ref()), dec("0.55"));
         assert_eq!(status.health(), health, "{}", status.explanation);
 
@@ -286,48 +278,48 @@ async fn the_tenants_pace_bands_judge_every_status() {
     stack.stop().await;
 }
 
-#[tokio::test]
-async fn every_replica_judges_with_the_settings_changed_on_another() {
-    let stack = Stack::start().await;
-    let (replica, mut replica_client) = stack.start_replica().await;
-    let cycle = stack
-        .create_cycle("hundred-days", "1997-01-01", "1997-04-10", "UTC")
-        .await;
-    let objective = stack.create_objective("growth", &cycle.name).await;
-    let key_result = stack
-        .create_key_result(&objective.name, "half", manual_key_result("0", "100"))
-        .await;
-    record(
-        &stack,
-        &key_result.name,
-        check_in("50", "1997-02-01T00:00:00Z", "half-way"),
-    )
-    .await;
-    let mut status_on_replica = async || {
-        replica_client
+/// The status of `key_result` on [`DAY_55`] from `client`, asked again every 20 ms until
+/// `wanted` holds of it; after 2 s the test fails, saying `missed`.
+async fn status_at_day_55_once(
+    client: &mut ObjectivesServiceClient<Channel>,
+    key_result: &str,
+    wanted: impl Fn(&pb::KeyResultStatus) -> bool,
+    missed: &str,
+) -> pb::KeyResultStatus {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let status = client
             .get_key_result_status(pb::GetKeyResultStatusRequest {
-                name: key_result.name.clone(),
+                name: key_result.into(),
                 evaluation_time: Some(timestamp(DAY_55)),
                 read_time: None,
             })
             .await
             .unwrap()
-            .into_inner()
-    };
+            .into_inner();
+        if wanted(&status) {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "{missed}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn every_replica_judges_with_the_settings_changed_on_another() {
+    let (stack, _, key_result) = stack_half_way().await;
+    let (replica, mut replica_client) = stack.start_replica().await;
     // The replica follows the outbox a few milliseconds behind: wait for the check-in.
     let checked_in = status_as_of(&stack, &key_result.name, None, None)
         .await
         .version;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    let mut status = status_on_replica().await;
-    while status.version < checked_in {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the replica missed the check-in"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        status = status_on_replica().await;
-    }
+    let status = status_at_day_55_once(
+        &mut replica_client,
+        &key_result.name,
+        |status| status.version >= checked_in,
+        "the replica missed the check-in",
+    )
+    .await;
     // The replica judges with the defaults (0.95: at risk, as worked out above)...
     assert_eq!(
         status.health(),
@@ -337,14 +329,13 @@ async fn every_replica_judges_with_the_settings_changed_on_another() {
     );
     // ...and with 0.9 (on track) soon after another replica changed them.
     set_on_track_ratio(&stack, "0.9").await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    while status_on_replica().await.health() != pb::Health::OnTrack {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the replica still judges with the old pace bands"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    status_at_day_55_once(
+        &mut replica_client,
+        &key_result.name,
+        |status| status.health() == pb::Health::OnTrack,
+        "the replica still judges with the old pace bands",
+    )
+    .await;
     replica.stop().await.expect("the replica stops cleanly");
     stack.stop().await;
 }
@@ -374,13 +365,9 @@ async fn week_starts(stack: &Stack, key_result: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn history_weeks_start_on_the_tenants_first_day_of_the_week() {
-    let stack = Stack::start().await;
-    let cycle = stack
-        .create_cycle("q1-1997", "1997-01-01", "1997-03-31", "UTC")
-        .await;
-    let objective = stack.create_objective("growth", &cycle.name).await;
+    let (stack, objective) = stack_with_objective().await;
     let key_result = stack
-        .create_key_result(&objective.name, "weekly", manual_key_result("0", "10"))
+        .create_key_result(&objective, "weekly", manual_key_result("0", "10"))
         .await;
     // Monday weeks: Mondays 6 and 13 January 1997 start weeks (the first bucket is cut at
     // the start of the range).
@@ -408,13 +395,10 @@ async fn history_weeks_start_on_the_tenants_first_day_of_the_week() {
 
 #[tokio::test]
 async fn close_cycle_colours_scores_with_the_tenants_bands() {
-    let stack = Stack::start().await;
-    let cycle = stack
-        .create_cycle("q1-1997", "1997-01-01", "1997-03-31", "UTC")
-        .await;
-    let objective = stack.create_objective("growth", &cycle.name).await;
+    let (stack, objective) = stack_with_objective().await;
+    let cycle = format!("{TENANT}/cycles/q1-1997");
     let key_result = stack
-        .create_key_result(&objective.name, "most", manual_key_result("0", "100"))
+        .create_key_result(&objective, "most", manual_key_result("0", "100"))
         .await;
     // Progress 0.64 scores 0.6: yellow in the default bands (green from 0.7), green from 0.6.
     record(
@@ -434,48 +418,15 @@ async fn close_cycle_colours_scores_with_the_tenants_bands() {
     )
     .await
     .unwrap();
-    let active = stack
-        .client()
-        .activate_cycle(pb::ActivateCycleRequest {
-            name: cycle.name.clone(),
-            etag: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    stack
-        .client()
-        .close_cycle(pb::CloseCycleRequest {
-            name: cycle.name.clone(),
-            etag: active.etag,
-            overrides: Vec::new(),
-        })
-        .await
-        .unwrap();
-    let scored = stack
-        .client()
-        .get_key_result(pb::GetKeyResultRequest {
-            name: key_result.name.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    stack.activate_and_close_cycle(&cycle).await;
+    let scored = get_key_result(&stack, &key_result.name).await;
     assert_eq!(read(scored.score.as_ref()), dec("0.6"));
-    let close = stack
-        .client()
-        .list_audit_events(pb::ListAuditEventsRequest {
-            parent: TENANT.into(),
-            resource: cycle.name.clone(),
-            ..Default::default()
-        })
+    let (_, _, change) = stack
+        .audit_events(&cycle)
         .await
-        .unwrap()
-        .into_inner()
-        .events
         .into_iter()
-        .find(|event| event.action == "CloseCycle")
+        .find(|(action, _, _)| action == "CloseCycle")
         .expect("the close is audited");
-    let change: serde_json::Value = serde_json::from_str(&close.change).unwrap();
     assert_eq!(change["scores"][0]["score"], "0.6");
     assert_eq!(change["scores"][0]["band"], "green");
     stack.stop().await;

@@ -475,13 +475,7 @@ async fn objective_status_is_the_weighted_mean_and_the_worst_health_then_stale_w
     // Creating a key result needs the metrics service to check its metric: retryable, and
     // nothing is stored meanwhile.
     let status = stack
-        .client()
-        .create_key_result(pb::CreateKeyResultRequest {
-            parent: objective.clone(),
-            key_result_id: "later".into(),
-            key_result: Some(percent_key_result("30", "45", &metric)),
-            request_id: String::new(),
-        })
+        .try_create_key_result(&objective, "later", percent_key_result("30", "45", &metric))
         .await
         .unwrap_err();
     assert_error(&status, Code::Unavailable, "DEPENDENCY_UNAVAILABLE");
@@ -489,16 +483,7 @@ async fn objective_status_is_the_weighted_mean_and_the_worst_health_then_stale_w
         status.get_error_details().retry_info().is_some(),
         "{status:?}"
     );
-    let listed = stack
-        .client()
-        .list_key_results(pb::ListKeyResultsRequest {
-            parent: objective.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(listed.key_results.len(), 3);
+    assert_eq!(stack.key_result_names(&objective).await.len(), 3);
 
     stack.stop().await;
 }
