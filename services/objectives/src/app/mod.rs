@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use devokr_domain::{
     calendar::CycleState,
     check_in::late_check_in,
+    health::PaceBands,
     names::{CycleName, KeyResultName, ObjectiveName, TenantName},
 };
 use devokr_platform::{
@@ -211,19 +212,13 @@ impl ObjectivesApp {
         read_time: Option<DateTime<Utc>>,
     ) -> ServiceResult<KeyResultStatus> {
         let state = self.state(name).await?;
-        self.key_result_status_of(&state, at, read_time).await
+        let pace = self.pace_of(&name.tenant).await?;
+        Ok(state.status(at.unwrap_or_else(Utc::now), read_time, &pace))
     }
 
-    /// How the key result of `state` is doing, as [`Self::key_result_status`] says, with its
-    /// tenant's pace bands.
-    pub async fn key_result_status_of(
-        &self,
-        state: &KeyResultState,
-        at: Option<DateTime<Utc>>,
-        read_time: Option<DateTime<Utc>>,
-    ) -> ServiceResult<KeyResultStatus> {
-        let settings = self.settings(&state.key_result.name.tenant).await?;
-        Ok(state.status(at.unwrap_or_else(Utc::now), read_time, &settings.pace))
+    /// The pace bands a tenant's key results are judged with.
+    pub async fn pace_of(&self, tenant: &str) -> ServiceResult<PaceBands> {
+        Ok(self.settings(tenant).await?.pace)
     }
 
     /// The inputs of the status of the key result named `name` in a request's `field`. The

@@ -16,7 +16,7 @@ use devokr_domain::{
     calendar::CycleState,
     check_in::{CheckIn as ReplayCheckIn, effective_history},
     cycle::Cycle as CyclePeriod,
-    health::{Confidence, ExpectedCurve, HealthInputs, PaceBands, Reading, assess},
+    health::{Assessment, Confidence, ExpectedCurve, HealthInputs, PaceBands, Reading, assess},
     names::{CycleName, KeyResultName},
     progress::Progress,
 };
@@ -174,6 +174,12 @@ impl KeyResultState {
         self.status_from(at, None, Some(at), pace)
     }
 
+    /// The assessment of the current status at `at`: what a read of the current status
+    /// computes afresh, the rest of its status being the same at every instant.
+    pub fn current_assessment(&self, at: DateTime<Utc>, pace: &PaceBands) -> Assessment {
+        self.judge(&self.current, at, None, pace).assessment
+    }
+
     fn status_from(
         &self,
         at: DateTime<Utc>,
@@ -192,6 +198,35 @@ impl KeyResultState {
                 &replayed
             }
         };
+        let judged = self.judge(evaluation, at, read_time, pace);
+        let latest = judged.latest;
+        KeyResultStatus {
+            key_result: self.key_result.clone(),
+            cycle: self.cycle_name.clone(),
+            value: latest.map(|check_in| KeyResultValue {
+                value: check_in.value,
+                numerator: check_in.numerator.unwrap_or_default(),
+                denominator: check_in.denominator.unwrap_or_default(),
+                evaluate_time: Some(check_in.measure_time),
+            }),
+            progress: judged.progress,
+            assessment: judged.assessment,
+            evaluation_time: at,
+            confidence: latest.and_then(|check_in| check_in.confidence),
+            last_value_time: latest.map(|check_in| check_in.measure_time),
+            data_problem: judged.data_problem,
+            version: self.version,
+        }
+    }
+
+    /// Judges `evaluation` at `at`, as known at `read_time` (now when `None`).
+    fn judge(
+        &self,
+        evaluation: &Evaluation,
+        at: DateTime<Utc>,
+        read_time: Option<DateTime<Utc>>,
+        pace: &PaceBands,
+    ) -> Judged<'_> {
         let latest = evaluation.latest.map(|index| &self.check_ins[index]);
         let progress = evaluation.progress.as_ref().ok().copied().flatten();
         // A problem reading the metric is about now; an as-of read answers from history.
@@ -221,24 +256,22 @@ impl KeyResultState {
         if let Some(note) = &evaluation.note {
             assessment.explanation = format!("{note}; {}", assessment.explanation);
         }
-        KeyResultStatus {
-            key_result: self.key_result.clone(),
-            cycle: self.cycle_name.clone(),
-            value: latest.map(|check_in| KeyResultValue {
-                value: check_in.value,
-                numerator: check_in.numerator.unwrap_or_default(),
-                denominator: check_in.denominator.unwrap_or_default(),
-                evaluate_time: Some(check_in.measure_time),
-            }),
+        Judged {
+            latest,
             progress,
-            assessment,
-            evaluation_time: at,
-            confidence,
-            last_value_time: latest.map(|check_in| check_in.measure_time),
             data_problem,
-            version: self.version,
+            assessment,
         }
     }
+}
+
+/// A judged evaluation: the check-in that counts, its progress, why the value is missing when
+/// it is, and the health.
+struct Judged<'a> {
+    latest: Option<&'a CheckIn>,
+    progress: Option<Progress>,
+    data_problem: Option<String>,
+    assessment: Assessment,
 }
 
 /// The in-memory index of key-result states, shared by every call of a replica.

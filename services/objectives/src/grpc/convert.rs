@@ -1,12 +1,12 @@
 //! Wire ↔ model conversions of the objectives service. Reading a request validates it and
 //! names every bad field.
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use devokr_domain::{
     Decimal,
     calendar::{CycleState, WeekStart},
     cycle::{Cycle as CyclePeriod, parse_time_zone},
-    health::{Health, InterimTarget, ObjectiveHealthMode},
+    health::{Assessment, Health, InterimTarget, ObjectiveHealthMode},
     key_result::{Bound, KeyResultKind, Milestone, ThresholdKeyResult, ThresholdScoring, Zone},
     names::{
         CycleName, KeyResultName, MetricName, ObjectiveName, TenantName, validate_resource_id,
@@ -973,14 +973,47 @@ pub(super) fn key_result_status(status: KeyResultStatus) -> pb::KeyResultStatus 
 /// assessment and the instant depend on the instant judged.
 pub(super) fn current_key_result_status(
     current: &pb::KeyResultStatus,
-    status: KeyResultStatus,
+    assessment: Assessment,
+    evaluation_time: DateTime<Utc>,
 ) -> pb::KeyResultStatus {
+    let pb::KeyResultStatus {
+        key_result,
+        value,
+        baseline,
+        target,
+        unit,
+        progress,
+        confidence,
+        last_value_time,
+        data_problem,
+        version,
+        objective,
+        cycle,
+        kind,
+        // Made afresh below: they depend on the instant judged.
+        expected_progress: _,
+        health: _,
+        explanation: _,
+        evaluation_time: _,
+    } = current;
     pb::KeyResultStatus {
-        expected_progress: Some(status.assessment.expected_progress.into()),
-        health: health(status.assessment.health).into(),
-        explanation: status.assessment.explanation,
-        evaluation_time: Some(timestamp(status.evaluation_time)),
-        ..current.clone()
+        key_result: key_result.clone(),
+        value: value.clone(),
+        baseline: baseline.clone(),
+        target: target.clone(),
+        unit: *unit,
+        progress: progress.clone(),
+        expected_progress: Some(assessment.expected_progress.into()),
+        health: health(assessment.health).into(),
+        explanation: assessment.explanation,
+        evaluation_time: Some(timestamp(evaluation_time)),
+        confidence: confidence.clone(),
+        last_value_time: *last_value_time,
+        data_problem: data_problem.clone(),
+        version: *version,
+        objective: objective.clone(),
+        cycle: cycle.clone(),
+        kind: *kind,
     }
 }
 

@@ -409,16 +409,19 @@ impl ObjectivesService for ObjectivesGrpc {
             .map_err(ServiceError::from)?;
         // The most frequent call of all: the name is looked up as it came, not parsed.
         let state = self.app.state_named("name", &request.name).await?;
-        let status = self.app.key_result_status_of(&state, at, read_time).await?;
+        let pace = self.app.pace_of(&state.key_result.name.tenant).await?;
+        let at = at.unwrap_or_else(chrono::Utc::now);
         let status = match read_time {
-            // Names, values and progress turn into text once per change, not once per read.
+            // Names, values and progress turn into text once per change, not once per read,
+            // and only the assessment is made afresh.
             None => convert::current_key_result_status(
                 state
                     .current_wire
-                    .get_or_init(|| convert::key_result_status(status.clone())),
-                status,
+                    .get_or_init(|| convert::key_result_status(state.status(at, None, &pace))),
+                state.current_assessment(at, &pace),
+                at,
             ),
-            Some(_) => convert::key_result_status(status),
+            Some(_) => convert::key_result_status(state.status(at, read_time, &pace)),
         };
         Ok(Response::new(status))
     }
