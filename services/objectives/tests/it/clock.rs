@@ -18,9 +18,16 @@ use crate::{
 /// the instant its pace falls behind within a microsecond.
 const TARGET: i64 = 1_000_000;
 
-/// A stack with a three-day cycle around now (yesterday to tomorrow, UTC) and a key result
-/// from 0 to [`TARGET`] in it; returns the key result and the cycle's first instant.
-async fn stack_with_current_key_result() -> (Stack, String, chrono::DateTime<Utc>) {
+/// A key result from 0 to [`TARGET`] that takes check-ins.
+fn pace_key_result() -> pb::KeyResult {
+    manual_key_result("0", &TARGET.to_string())
+}
+
+/// A stack with a three-day cycle around now (yesterday to tomorrow, UTC) and `key_result` in
+/// it; returns the key result's name and the cycle's first instant.
+async fn stack_with_current_key_result(
+    key_result: pb::KeyResult,
+) -> (Stack, String, chrono::DateTime<Utc>) {
     let stack = Stack::start().await;
     let today = Utc::now().date_naive();
     let (yesterday, tomorrow) = (today - Days::new(1), today + Days::new(1));
@@ -29,11 +36,7 @@ async fn stack_with_current_key_result() -> (Stack, String, chrono::DateTime<Utc
         .await;
     let objective = stack.create_objective("growth", &cycle.name).await;
     let key_result = stack
-        .create_key_result(
-            &objective.name,
-            "pace",
-            manual_key_result("0", &TARGET.to_string()),
-        )
+        .create_key_result(&objective.name, "pace", key_result)
         .await;
     let start = from_timestamp(cycle.start_time.as_ref());
     (stack, key_result.name, start)
@@ -88,7 +91,7 @@ async fn next_status_within(watcher: &mut Watcher, within: Duration) -> (i64, pb
 
 #[tokio::test]
 async fn a_watcher_hears_when_the_pace_falls_behind_with_no_new_value() {
-    let (stack, key_result, start) = stack_with_current_key_result().await;
+    let (stack, key_result, start) = stack_with_current_key_result(pace_key_result()).await;
     // Two replicas judge health again; one publishes the change.
     let (replica, _) = stack.start_replica().await;
     // Progress exactly 0.95 × the expected progress of a few seconds from now: on track
@@ -145,7 +148,7 @@ async fn a_watcher_hears_when_the_pace_falls_behind_with_no_new_value() {
 
 #[tokio::test]
 async fn a_watcher_hears_of_health_that_new_pace_bands_change() {
-    let (stack, key_result, start) = stack_with_current_key_result().await;
+    let (stack, key_result, start) = stack_with_current_key_result(pace_key_result()).await;
     set_on_track_ratio(&stack, "0.9").await;
     // Progress 0.925 × expected: on track from 0.9 ×, at risk under on track from 0.95 × (and
     // above at risk from 0.75 ×). The ratio falls by about 1e-5 a second as expected
@@ -175,6 +178,35 @@ async fn a_watcher_hears_of_health_that_new_pace_bands_change() {
         "{}",
         status.explanation
     );
+
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_watcher_hears_when_a_value_goes_stale_with_no_new_value() {
+    // A check-in is due every 3 s, with 1 s of grace: a value measured now is stale 4 s on.
+    let seconds = |seconds| Some(devokr_proto::prost_types::Duration { seconds, nanos: 0 });
+    let mut due_often = pace_key_result();
+    due_often.update_cadence = seconds(3);
+    due_often.stale_grace = seconds(1);
+    let (stack, key_result, start) = stack_with_current_key_result(due_often).await;
+    // Well ahead of the pace (twice the expected progress, below the target): on track while
+    // the value is fresh.
+    let ahead = (Decimal::TWO * expected_at(start, Utc::now())).min(Decimal::new(99, 2));
+    let measured = Utc::now();
+    record_progress(&stack, &key_result, ahead, "fresh").await;
+    let mut watcher = watch(&stack, &key_result).await;
+    let fresh = watcher.snapshot[0].clone();
+    assert_eq!(fresh.health(), pb::Health::OnTrack, "{}", fresh.explanation);
+
+    let wait = Duration::from_secs(4) + Duration::from_secs_f64(REJUDGE_INTERVAL_SECS * 2.0 + 2.0);
+    let (version, status) = next_status_within(&mut watcher, wait).await;
+    assert!(version > watcher.bookmark);
+    assert_eq!(status.health(), pb::Health::Stale, "{}", status.explanation);
+    assert!(from_timestamp(status.evaluation_time.as_ref()) >= measured + TimeDelta::seconds(4));
+    // The value itself is still shown beside the stale health.
+    assert_eq!(status.value, fresh.value);
+    watcher.assert_quiet("stale stays stale").await;
 
     stack.stop().await;
 }
