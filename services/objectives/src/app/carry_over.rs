@@ -1,7 +1,7 @@
 //! Carrying an objective into another cycle: its definition and its live key results, never
 //! their check-ins, scores or learnings (the Learn step keeps those with the old cycle).
 
-use devokr_domain::calendar::CycleState;
+use devokr_domain::{calendar::CycleState, names::KeyResultName};
 use devokr_platform::{ServiceError, ServiceResult};
 
 use super::{Actor, CarryOver, Definition, NewKeyResult, NewObjective, Objective, ObjectivesApp};
@@ -57,21 +57,36 @@ impl ObjectivesApp {
                 ),
             });
         }
-        let objective = NewObjective::carried_over(
+        let mut objective = NewObjective::carried_over(
             &source,
             carry.name.clone(),
             carry.cycle.clone(),
             carry.request_id,
         );
+        // A parent deleted since keeps its link to the source, but gains no new child.
+        let mut live_parents = Vec::with_capacity(objective.alignment.parents.len());
+        for parent in objective.alignment.parents {
+            if let Some(found) = self.store.objective(&parent).await?
+                && found.delete_time.is_none()
+            {
+                live_parents.push(parent);
+            }
+        }
+        objective.alignment.parents = live_parents;
         let from = self.get_cycle(&source.cycle).await?.period;
+        let sources = self.store.all_key_results(&carry.source).await?;
+        let carried: Vec<KeyResultName> = sources.iter().map(|kr| kr.name.clone()).collect();
         // Each copy is checked as CreateKeyResult would check it, against the new cycle.
-        let key_results = self
-            .store
-            .all_key_results(&carry.source)
-            .await?
+        let key_results = sources
             .iter()
             .map(|key_result| {
-                let new = NewKeyResult::carried_over(key_result, &carry.name, &from, &cycle.period);
+                let new = NewKeyResult::carried_over(
+                    key_result,
+                    &carry.name,
+                    &carried,
+                    &from,
+                    &cycle.period,
+                );
                 let definition = Definition::check(&new.spec, &cycle.period)?;
                 Ok((new, definition))
             })

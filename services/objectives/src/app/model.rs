@@ -211,11 +211,14 @@ impl NewObjective {
 impl NewKeyResult {
     /// A copy of `key_result`'s definition under the objective `objective` (same id), moved
     /// from the cycle `from` to `to`: its kind, unit, levels, metric binding and weight, with
-    /// its interim targets at the same share of the new cycle, and a rollup of the copies of
-    /// the children carried with it; never its values, score or problems.
+    /// its interim targets at the same share of the new cycle; never its values, score or
+    /// problems. A rollup rolls up the copies of its children in its own objective that are
+    /// `carried` (a deleted child drops out), and its children elsewhere as they are; with no
+    /// child left, the copy takes check-ins.
     pub fn carried_over(
         key_result: &KeyResult,
         objective: &ObjectiveName,
+        carried: &[KeyResultName],
         from: &CyclePeriod,
         to: &CyclePeriod,
     ) -> Self {
@@ -230,20 +233,26 @@ impl NewKeyResult {
             metric: key_result.metric.clone(),
             weight: key_result.weight,
             request_id: None,
-            rollup: key_result.rollup.as_ref().map(|rollup| Rollup {
-                aggregation: rollup.aggregation,
-                children: rollup
-                    .children
-                    .iter()
-                    .map(|child| {
-                        if child.objective() == key_result.name.objective() {
-                            objective.key_result(child.key_result.clone())
-                        } else {
-                            child.clone()
-                        }
-                    })
-                    .collect(),
-            }),
+            rollup: key_result
+                .rollup
+                .as_ref()
+                .map(|rollup| Rollup {
+                    aggregation: rollup.aggregation,
+                    children: rollup
+                        .children
+                        .iter()
+                        .filter_map(|child| {
+                            if child.objective() != key_result.name.objective() {
+                                Some(child.clone())
+                            } else if carried.contains(child) {
+                                Some(objective.key_result(child.key_result.clone()))
+                            } else {
+                                None
+                            }
+                        })
+                        .collect(),
+                })
+                .filter(|rollup| !rollup.children.is_empty()),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 
 use chrono::Utc;
 use devokr_domain::{
+    calendar::CycleState,
     names::KeyResultName,
     rollup::{RollupAggregation, rollup_value},
 };
@@ -81,8 +82,11 @@ impl ObjectivesApp {
     }
 
     /// Computes a rollup's value from its live children as stored now and records it when it
-    /// changed; true when a new value was recorded. No child with a value leaves the last
-    /// value in place.
+    /// changed, measured when the latest of the values it sums or averages was measured (or
+    /// with its own latest value, when a child's change is older or no measurement at all,
+    /// such as a delete, so that each value counts after the ones before); true when a new
+    /// value was recorded. No child with a value leaves the last value in place,
+    /// and a rollup whose cycle is closed keeps the value it was scored with.
     pub(super) async fn recompute_rollup(&self, name: &KeyResultName) -> ServiceResult<bool> {
         for _ in 0..MAX_ROLLUP_ATTEMPTS {
             let Some(state) = self.store.key_result_state(name).await? else {
@@ -91,23 +95,29 @@ impl ObjectivesApp {
             let Some(rollup) = &state.key_result.rollup else {
                 return Ok(false);
             };
-            if state.key_result.delete_time.is_some() {
+            if state.key_result.delete_time.is_some() || state.cycle_state == CycleState::Closed {
                 return Ok(false);
             }
             let now = Utc::now();
             let pace = &self.settings(&name.tenant).await?.pace;
             let mut inputs = Vec::with_capacity(rollup.children.len());
             let mut values = Vec::with_capacity(rollup.children.len());
+            let mut measured_at = state
+                .check_ins
+                .iter()
+                .map(|check_in| check_in.measure_time)
+                .max();
             for child in &rollup.children {
                 let Some(child_state) = self.store.key_result_state(child).await? else {
                     continue;
                 };
                 inputs.push((child.clone(), child_state.version));
                 if child_state.key_result.delete_time.is_none() {
-                    let value = child_state
-                        .status(now, None, pace)
-                        .value
-                        .and_then(|value| value.value);
+                    let status = child_state.status(now, None, pace);
+                    let value = status.value.and_then(|value| value.value);
+                    if value.is_some() {
+                        measured_at = measured_at.max(status.last_value_time);
+                    }
                     values.push((child_state.key_result.definition.unit, value));
                 }
             }
@@ -119,10 +129,14 @@ impl ObjectivesApp {
             .map_err(|error| {
                 ServiceError::Internal(anyhow::anyhow!("rollup {name} cannot be computed: {error}"))
             })?;
-            let Some(value) = value else {
+            let (Some(value), Some(measured_at)) = (value, measured_at) else {
                 return Ok(false);
             };
-            match self.store.record_rollup_value(name, value, &inputs).await? {
+            match self
+                .store
+                .record_rollup_value(name, value, measured_at, &inputs)
+                .await?
+            {
                 RollupWrite::Recorded => return Ok(true),
                 RollupWrite::Unchanged => return Ok(false),
                 RollupWrite::InputsChanged => {}

@@ -245,6 +245,7 @@ impl ObjectivesStore {
                 key_result,
                 CheckInSource::Metric,
                 &reading,
+                None,
                 "RefreshMetricValue",
                 json!({
                     "value": reading.value.map(|value| value.to_string()),
@@ -420,11 +421,14 @@ pub(super) async fn latest_automatic_value(
 /// Records `value` as a check-in from `source` by the service, and audits it as `action`
 /// with `change`, in the caller's transaction. Its idempotency key is the transaction's id:
 /// one automatic check-in per transaction.
+/// Records `value` as a check-in of the service, measured at `measured_at` (now when `None`),
+/// and audits it as `action`.
 pub(super) async fn record_automatic_check_in(
     connection: &mut PgConnection,
     key_result: &KeyResultName,
     source: CheckInSource,
     value: &AutomaticValue,
+    measured_at: Option<DateTime<Utc>>,
     action: &str,
     change: serde_json::Value,
 ) -> ServiceResult<()> {
@@ -434,7 +438,8 @@ pub(super) async fn record_automatic_check_in(
         "insert into objectives.check_in
              (tenant, objective_id, key_result_id, value, numerator, denominator,
               measure_time, source, author, idempotency_key)
-         values ($1, $2, $3, $4, $5, $6, now(), $7, $8, $7 || ':' || pg_current_xact_id()::text)
+         values ($1, $2, $3, $4, $5, $6, coalesce($9, now()), $7, $8,
+                 $7 || ':' || pg_current_xact_id()::text)
          returning check_in_id",
     )
     .bind(&key_result.tenant)
@@ -445,6 +450,7 @@ pub(super) async fn record_automatic_check_in(
     .bind(value.denominator)
     .bind(source)
     .bind(&actor.name)
+    .bind(measured_at)
     .fetch_one(&mut *connection)
     .await
     .map_err(classify)?;

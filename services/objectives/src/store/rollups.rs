@@ -1,5 +1,6 @@
 //! Rollup key results: their children, and their values recorded as 'rollup' check-ins.
 
+use chrono::{DateTime, Utc};
 use devokr_domain::{
     Decimal,
     names::{KeyResultName, ObjectiveName},
@@ -140,6 +141,7 @@ impl ObjectivesStore {
         &self,
         rollup: &KeyResultName,
         value: Decimal,
+        measured_at: DateTime<Utc>,
         inputs: &[(KeyResultName, i64)],
     ) -> ServiceResult<RollupWrite> {
         let mut transaction = self.pool.begin().await.map_err(classify)?;
@@ -173,6 +175,7 @@ impl ObjectivesStore {
                 numerator: None,
                 denominator: None,
             },
+            Some(measured_at),
             "RecomputeRollupValue",
             json!({
                 "value": value.to_string(),

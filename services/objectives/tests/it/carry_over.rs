@@ -203,3 +203,87 @@ async fn carrying_over_copies_the_definition_not_the_check_ins_and_is_idempotent
 
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_carried_rollup_drops_its_deleted_children_and_the_copy_its_deleted_parents() {
+    let stack = crate::fixture::Stack::start().await;
+    let q1 = stack
+        .create_cycle("q1-1997", "1997-01-01", "1997-03-31", "UTC")
+        .await;
+    let q2 = stack
+        .create_cycle("q2-1997", "1997-04-01", "1997-06-30", "UTC")
+        .await;
+    let kept_parent = stack.create_objective("company", &q1.name).await.name;
+    let gone_parent = stack.create_objective("old-company", &q1.name).await.name;
+    let source = stack
+        .try_create_objective(
+            "team",
+            pb::Objective {
+                parents: vec![kept_parent.clone(), gone_parent.clone()],
+                ..crate::fixture::objective("Team objective", &q1.name)
+            },
+        )
+        .await
+        .unwrap()
+        .name;
+    let kept = stack
+        .create_key_result(&source, "kept", manual_key_result("0", "10"))
+        .await
+        .name;
+    let gone = stack
+        .create_key_result(&source, "gone", manual_key_result("0", "10"))
+        .await
+        .name;
+    stack
+        .create_key_result(
+            &source,
+            "total",
+            pb::KeyResult {
+                rollup: Some(pb::Rollup {
+                    aggregation: pb::RollupAggregation::Sum.into(),
+                    key_results: vec![kept.clone(), gone.clone()],
+                }),
+                ..manual_key_result("0", "20")
+            },
+        )
+        .await;
+    let client = stack.client();
+    client
+        .clone()
+        .delete_key_result(pb::DeleteKeyResultRequest {
+            name: gone,
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+    client
+        .clone()
+        .delete_objective(pb::DeleteObjectiveRequest {
+            name: gone_parent,
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+
+    let copy = carry_over(&stack, &source, &q2.name, "")
+        .await
+        .unwrap_or_else(|status| panic!("carried: {status:?}"));
+    // The deleted parent gains no new child; the live one does.
+    assert_eq!(copy.parents, [kept_parent]);
+    // The copy of the rollup rolls up the copy of its live child only.
+    let names = stack.key_result_names(&copy.name).await;
+    assert_eq!(
+        names,
+        [
+            format!("{}/keyResults/kept", copy.name),
+            format!("{}/keyResults/total", copy.name)
+        ]
+    );
+    let total = crate::changes::get_key_result(&stack, &names[1]).await;
+    assert_eq!(
+        total.rollup.map(|rollup| rollup.key_results),
+        Some(vec![names[0].clone()])
+    );
+
+    stack.stop().await;
+}

@@ -10,7 +10,9 @@ use crate::{
         audit_events, check_in, list_check_ins, manual_key_result, record, stack_with_objective,
         status_as_of, try_record, value_of,
     },
-    fixture::{Stack, assert_error, assert_one_violation, dec, percent_key_result, read},
+    fixture::{
+        Stack, assert_error, assert_one_violation, dec, percent_key_result, read, timestamp,
+    },
     watch::{Selection, open_watch},
 };
 
@@ -251,6 +253,79 @@ async fn rollups_of_another_unit_tenant_itself_or_unknown_children_are_refused()
         .await
         .unwrap_err();
     assert_error(&missing, Code::NotFound, "RESOURCE_NOT_FOUND");
+
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_rollup_value_is_measured_when_its_children_were_and_freezes_with_its_cycle() {
+    let (stack, objective) = stack_with_objective().await;
+    let k1 = stack
+        .create_key_result(&objective, "k1", manual_key_result("0", "100"))
+        .await
+        .name;
+    record(&stack, &k1, check_in("30", "1997-01-10T00:00:00Z", "k1-a")).await;
+    record(&stack, &k1, check_in("60", "1997-02-10T00:00:00Z", "k1-b")).await;
+    let sum = stack
+        .create_key_result(
+            &objective,
+            "sum",
+            rollup(pb::RollupAggregation::Sum, &[&k1]),
+        )
+        .await
+        .name;
+    // 60, measured when its latest input was: 10 February 1997, inside the cycle.
+    let recorded = list_check_ins(&stack, &sum).await;
+    let [rolled] = &recorded[..] else {
+        panic!("one rollup check-in: {recorded:?}");
+    };
+    assert_eq!(read(rolled.value.as_ref()), dec("60"));
+    assert_eq!(rolled.measure_time, Some(timestamp("1997-02-10T00:00:00Z")));
+    // So the monthly history has it from February on.
+    let points = stack
+        .client()
+        .list_key_result_history(pb::ListKeyResultHistoryRequest {
+            name: sum.clone(),
+            granularity: pb::Granularity::Month.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .points;
+    let values: Vec<Option<devokr_domain::Decimal>> = points
+        .iter()
+        .map(|point| point.value.as_ref().map(|value| read(Some(value))))
+        .collect();
+    assert_eq!(values, [None, Some(dec("60")), Some(dec("60"))]);
+
+    // A rollup whose cycle is closed keeps the value it was scored with, even when a child of
+    // another cycle moves on.
+    let q2 = stack
+        .create_cycle("q2-1997", "1997-04-01", "1997-06-30", "UTC")
+        .await;
+    let later = stack.create_objective("later", &q2.name).await;
+    let k2 = stack
+        .create_key_result(&later.name, "k2", manual_key_result("0", "1000"))
+        .await
+        .name;
+    record(&stack, &k2, check_in("10", "1997-04-10T00:00:00Z", "k2-a")).await;
+    let frozen = stack
+        .create_key_result(
+            &objective,
+            "frozen",
+            rollup(pb::RollupAggregation::Sum, &[&k2]),
+        )
+        .await
+        .name;
+    assert_eq!(value(&stack, &frozen).await, dec("10"));
+    stack
+        .activate_and_close_cycle(&format!("{}/cycles/q1-1997", crate::fixture::TENANT))
+        .await;
+    record(&stack, &k2, check_in("400", "1997-04-20T00:00:00Z", "k2-b")).await;
+    assert_eq!(value(&stack, &k2).await, dec("400"));
+    assert_eq!(value(&stack, &frozen).await, dec("10"));
+    assert_eq!(list_check_ins(&stack, &frozen).await.len(), 1);
 
     stack.stop().await;
 }
