@@ -149,7 +149,9 @@ impl Default for PaceBands {
 pub enum Reading {
     /// A value and its progress.
     Value(Progress),
-    /// No value: no check-in yet, or the metric is undefined (its population is empty).
+    /// No value yet: nothing was checked in or read.
+    NoValue,
+    /// The metric is undefined: its population is empty.
     Undefined,
     /// The value could not be read; the reason, for the explanation.
     Unavailable(String),
@@ -541,9 +543,10 @@ pub fn assess(inputs: &HealthInputs<'_>, bands: &PaceBands) -> Assessment {
             }
             (Health::Stale, text)
         }
+        (Reading::NoValue, None) => (Health::NoData, "no value yet: no check-in".to_owned()),
         (Reading::Undefined, None) => (
             Health::NoData,
-            "no value yet: no check-in, or the metric's population is empty".to_owned(),
+            "no value: the metric's population is empty".to_owned(),
         ),
         (Reading::Value(progress), None) if progress.target_met => (
             Health::Achieved,
@@ -579,7 +582,7 @@ pub fn assess(inputs: &HealthInputs<'_>, bands: &PaceBands) -> Assessment {
         inputs: AssessmentInputs {
             progress: match reading {
                 Reading::Value(progress) => Some(progress.clamped),
-                Reading::Undefined | Reading::Unavailable(_) => None,
+                Reading::NoValue | Reading::Undefined | Reading::Unavailable(_) => None,
             },
             expected_progress: expected,
             day_of_cycle,
@@ -1033,8 +1036,11 @@ mod tests {
         assert_eq!(no_data.health, Health::NoData);
         assert_eq!(
             no_data.explanation,
-            "no value yet: no check-in, or the metric's population is empty"
+            "no value: the metric's population is empty"
         );
+        let nothing_yet = assess(&Reading::NoValue, DAY_55);
+        assert_eq!(nothing_yet.health, Health::NoData);
+        assert_eq!(nothing_yet.explanation, "no value yet: no check-in");
         // Stale and no data take precedence over the cycle having ended.
         assert_eq!(
             assess(&Reading::Undefined, "1998-01-01T00:00:00Z").health,

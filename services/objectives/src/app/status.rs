@@ -238,7 +238,9 @@ impl KeyResultState {
         let reading = match (&data_problem, progress) {
             (Some(problem), _) => Reading::Unavailable(problem.clone()),
             (None, Some(progress)) => Reading::Value(progress),
-            (None, None) => Reading::Undefined,
+            // A reading without a value is a metric whose population is empty.
+            (None, None) if latest.is_some() => Reading::Undefined,
+            (None, None) => Reading::NoValue,
         };
         let confidence = latest.and_then(|check_in| check_in.confidence);
         let mut assessment = assess(

@@ -164,6 +164,7 @@ async fn carrying_over_copies_the_definition_not_the_check_ins_and_is_idempotent
     let manual_status = status_as_of(&stack, manual_copy, None, None).await;
     assert_eq!(manual_status.value, None);
     assert_eq!(manual_status.health(), pb::Health::NoData);
+    assert_eq!(manual_status.explanation, "no value yet: no check-in");
     // The bound one reads its metric over Q2: 1 of 2 activated, 50 % (Q1 read 25 %).
     let bound_status = status_as_of(&stack, &copied[1].name, None, None).await;
     assert_eq!(value_of(&bound_status), dec("50"));
