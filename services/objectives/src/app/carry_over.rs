@@ -4,7 +4,9 @@
 use devokr_domain::{calendar::CycleState, names::KeyResultName};
 use devokr_platform::{ServiceError, ServiceResult};
 
-use super::{Actor, CarryOver, Definition, NewKeyResult, NewObjective, Objective, ObjectivesApp};
+use super::{
+    Actor, CarryOver, Definition, NewKeyResult, NewObjective, Objective, ObjectivesApp, deleted,
+};
 
 impl ObjectivesApp {
     /// Copies an objective and its live key results into another open cycle of the tenant.
@@ -25,11 +27,7 @@ impl ObjectivesApp {
         }
         let source = self.get_objective(&carry.source).await?;
         if source.delete_time.is_some() {
-            return Err(ServiceError::FailedPrecondition {
-                reason: "OBJECTIVE_DELETED",
-                subject: carry.source.to_string(),
-                description: format!("objective {} is deleted; undelete it first", carry.source),
-            });
+            return Err(deleted("OBJECTIVE_DELETED", "objective", &carry.source));
         }
         let Some(cycle) = self.store.cycle(&carry.cycle).await? else {
             return Err(ServiceError::invalid(

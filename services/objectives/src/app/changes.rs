@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::{
     Actor, Alignment, Definition, KeyResult, KeyResultUpdate, Objective, ObjectiveUpdate,
-    ObjectivesApp,
+    ObjectivesApp, deleted, not_found,
 };
 use crate::store::{BoundKeyResult, KeyResultValues, ObjectiveValues, definition_json};
 
@@ -17,15 +17,6 @@ fn stale(resource_type: &str, name: &impl ToString, expected: i64, now: i64) -> 
          \"{expected}\"); read it again",
         name.to_string()
     ))
-}
-
-fn deleted(reason: &'static str, resource_type: &str, name: &impl ToString) -> ServiceError {
-    let name = name.to_string();
-    ServiceError::FailedPrecondition {
-        reason,
-        description: format!("{resource_type} {name} is deleted; undelete it first"),
-        subject: name,
-    }
 }
 
 impl ObjectivesApp {
@@ -124,14 +115,11 @@ impl ObjectivesApp {
         update: KeyResultUpdate,
         actor: &Actor,
     ) -> ServiceResult<KeyResult> {
-        let (current, cycle) =
-            self.store
-                .key_result(&update.name)
-                .await?
-                .ok_or_else(|| ServiceError::NotFound {
-                    resource_type: "key result",
-                    name: update.name.to_string(),
-                })?;
+        let (current, cycle) = self
+            .store
+            .key_result(&update.name)
+            .await?
+            .ok_or_else(|| not_found("key result", &update.name))?;
         if current.delete_time.is_some() {
             return Err(deleted("KEY_RESULT_DELETED", "key result", &update.name));
         }

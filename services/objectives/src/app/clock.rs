@@ -37,18 +37,13 @@ impl ObjectivesApp {
         }
         let told = match published.health {
             Some(health) => health,
-            None => {
-                state
-                    .status(published.time, None, told_pace)
-                    .assessment
-                    .health
-            }
+            None => state.current_assessment(published.time, told_pace).health,
         };
         Ok(Some(HealthVerdict {
             name: published.name.clone(),
             version: published.version,
             told,
-            now: state.status(now, None, now_pace).assessment.health,
+            now: state.current_assessment(now, now_pace).health,
         }))
     }
 

@@ -136,11 +136,7 @@ impl ObjectivesApp {
         }
         let objective = self.get_objective(&new.name.objective()).await?;
         if objective.delete_time.is_some() {
-            return Err(ServiceError::FailedPrecondition {
-                reason: "OBJECTIVE_DELETED",
-                subject: objective.name.to_string(),
-                description: format!("objective {} is deleted; undelete it first", objective.name),
-            });
+            return Err(deleted("OBJECTIVE_DELETED", "objective", &objective.name));
         }
         // Interim targets must lie inside the objective's cycle.
         let cycle = self.get_cycle(&objective.cycle).await?;
@@ -315,14 +311,7 @@ impl ObjectivesApp {
     pub async fn create_check_in(&self, new: NewCheckIn, actor: &Actor) -> ServiceResult<CheckIn> {
         let state = self.state(&new.key_result).await?;
         if state.key_result.delete_time.is_some() {
-            return Err(ServiceError::FailedPrecondition {
-                reason: "KEY_RESULT_DELETED",
-                subject: new.key_result.to_string(),
-                description: format!(
-                    "key result {} is deleted; undelete it first",
-                    new.key_result
-                ),
-            });
+            return Err(deleted("KEY_RESULT_DELETED", "key result", &new.key_result));
         }
         if let Some(metric) = &state.key_result.metric {
             return Err(ServiceError::FailedPrecondition {
@@ -415,7 +404,21 @@ impl ObjectivesApp {
     }
 }
 
-fn not_found(resource_type: &'static str, name: &impl ToString) -> ServiceError {
+/// A change refused because the resource it names is soft-deleted.
+pub(super) fn deleted(
+    reason: &'static str,
+    resource_type: &str,
+    name: &impl ToString,
+) -> ServiceError {
+    let name = name.to_string();
+    ServiceError::FailedPrecondition {
+        reason,
+        description: format!("{resource_type} {name} is deleted; undelete it first"),
+        subject: name,
+    }
+}
+
+pub(super) fn not_found(resource_type: &'static str, name: &impl ToString) -> ServiceError {
     ServiceError::NotFound {
         resource_type,
         name: name.to_string(),

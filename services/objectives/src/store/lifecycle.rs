@@ -26,14 +26,6 @@ pub struct ClosingScore {
     pub override_reason: String,
 }
 
-fn state_text(state: CycleState) -> &'static str {
-    match state {
-        CycleState::Planning => "planning",
-        CycleState::Active => "active",
-        CycleState::Closed => "closed",
-    }
-}
-
 impl ObjectivesStore {
     /// Moves a cycle from `from` to `to` if its version is still `version` (any when
     /// `None`); scores its key results when given; audits and publishes, in one transaction.
@@ -54,8 +46,8 @@ impl ObjectivesStore {
         ))
         .bind(&name.tenant)
         .bind(&name.cycle)
-        .bind(state_text(to))
-        .bind(state_text(from))
+        .bind(to.label())
+        .bind(from.label())
         .bind(version)
         .fetch_optional(&mut *transaction)
         .await
@@ -92,8 +84,8 @@ impl ObjectivesStore {
             },
             &name.to_string(),
             json!({
-                "from": state_text(from),
-                "to": state_text(to),
+                "from": from.label(),
+                "to": to.label(),
                 "scores": scores.iter().map(|score| json!({
                     "keyResult": score.key_result.to_string(),
                     "score": score.score.map(|value| value.to_string()),
