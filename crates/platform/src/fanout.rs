@@ -90,24 +90,24 @@ impl<K: Eq + Hash, T> Routes<K, T> {
     /// Hands `change` to each subscriber of one of `keys`, once, and drops the subscribers
     /// that fell behind (their streams end with [`FeedError::Lagged`]).
     fn route(&mut self, change: &Arc<Change<T>>, keys: &[K]) {
-        let mut served: Vec<u64> = Vec::new();
-        let mut lagged: Vec<u64> = Vec::new();
+        // Sets: one cycle's key can have thousands of watches, and this runs under the lock.
+        let mut served: HashSet<u64> = HashSet::new();
+        let mut lagged: HashSet<u64> = HashSet::new();
         for key in keys {
             let Some(subscribers) = self.by_key.get(key) else {
                 continue;
             };
             for subscriber in subscribers {
-                if served.contains(&subscriber.id) {
+                if !served.insert(subscriber.id) {
                     continue;
                 }
-                served.push(subscriber.id);
                 match subscriber.sender.try_send(Arc::clone(change)) {
                     Ok(()) => {}
                     // Full: it fell behind. Closed: its stream is being dropped.
                     Err(
                         mpsc::error::TrySendError::Full(_) | mpsc::error::TrySendError::Closed(_),
                     ) => {
-                        lagged.push(subscriber.id);
+                        lagged.insert(subscriber.id);
                     }
                 }
             }
@@ -258,9 +258,7 @@ where
                 }
                 None => {
                     // The feed has shut down: so do the subscriptions.
-                    let mut routes = inner.lock();
-                    routes.position = None;
-                    routes.by_key.clear();
+                    restart(&inner);
                     return;
                 }
             }

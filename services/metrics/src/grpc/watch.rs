@@ -5,6 +5,7 @@
 use std::{pin::Pin, sync::Arc};
 
 use chrono::Utc;
+use devokr_domain::names::TenantName;
 use devokr_platform::{
     ServiceError,
     outbox::{Change, Subscription},
@@ -109,16 +110,18 @@ impl Watch {
 }
 
 fn change_message(change: &Arc<Change<MetricsChange>>) -> pb::WatchMetricChangesResponse {
-    let tenant = format!("tenants/{}", change.tenant);
+    let tenant = TenantName {
+        tenant: change.tenant.clone(),
+    };
     pb::WatchMetricChangesResponse {
         version: change.version,
         created_metrics: change
             .payload
             .created_metrics
             .iter()
-            .map(|metric| format!("{tenant}/metrics/{metric}"))
+            .map(|metric| tenant.metric(metric.as_str()).to_string())
             .collect(),
-        tenant,
+        tenant: tenant.to_string(),
         event_names: change.payload.event_names.clone(),
         change_time: change.payload.change_time,
         heartbeat: false,

@@ -17,9 +17,9 @@ use devokr_proto::{
 
 use crate::app::{NewRoadmapItem, RoadmapItem};
 
-/// Most key results one item may be linked to.
 /// Longest description accepted.
 const MAX_DESCRIPTION_CHARS: usize = 10_000;
+/// Most key results one item may be linked to.
 const MAX_LINKS: usize = 100;
 
 pub(super) fn new_roadmap_item(
@@ -44,7 +44,8 @@ pub(super) fn new_roadmap_item(
         &item.description,
         MAX_DESCRIPTION_CHARS,
     ));
-    if item.key_results.len() > MAX_LINKS {
+    // Past the limit, the links are not read one by one: the count is the problem.
+    let links: &[String] = if item.key_results.len() > MAX_LINKS {
         violations.add(FieldViolation::new(
             "roadmap_item.key_results",
             format!(
@@ -52,9 +53,6 @@ pub(super) fn new_roadmap_item(
                 item.key_results.len()
             ),
         ));
-    }
-    // Past the limit, the links are not read one by one: the count is the problem.
-    let links: &[String] = if item.key_results.len() > MAX_LINKS {
         &[]
     } else {
         &item.key_results
