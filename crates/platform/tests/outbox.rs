@@ -271,7 +271,13 @@ async fn resuming_after_a_version_gives_exactly_the_later_ones_then_live_ones() 
 
     // From the start of the table, and from the newest version: nothing missing, nothing twice.
     let mut from_start = fixture.feed.subscribe(Some(0)).await.expect("subscribed");
-    assert_eq!(take(&mut from_start, 11).await.len(), 11);
+    let everything: Vec<(i64, String)> = versions
+        .iter()
+        .enumerate()
+        .map(|(index, version)| (*version, format!("n{index}")))
+        .chain([(live, "live".to_owned())])
+        .collect();
+    assert_eq!(take(&mut from_start, 11).await, everything);
     let mut from_newest = fixture
         .feed
         .subscribe(Some(live))
@@ -388,12 +394,16 @@ async fn a_subscriber_that_does_not_read_ends_with_lagged() {
     }
     assert!(idle.next().await.is_none(), "the stream ends after Lagged");
 
-    // Resuming from where it was loses nothing.
+    // Resuming from where it was loses nothing and repeats nothing: every version once, in
+    // order, then nothing more.
     let mut resumed = fixture.feed.subscribe(Some(0)).await.expect("subscribed");
-    assert_eq!(
-        take(&mut resumed, changes as usize).await.len(),
-        changes as usize
-    );
+    let versions: Vec<i64> = take(&mut resumed, changes as usize)
+        .await
+        .into_iter()
+        .map(|(version, _)| version)
+        .collect();
+    assert_eq!(versions, (1..=changes).collect::<Vec<_>>());
+    nothing_for(&mut resumed, HELD_BACK).await;
 }
 
 #[tokio::test]

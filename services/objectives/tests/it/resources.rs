@@ -6,7 +6,8 @@ use tonic::Code;
 use tonic_types::StatusExt;
 
 use crate::fixture::{
-    Stack, TENANT, assert_error, cycle, dec, objective, percent_key_result, read, violations,
+    Stack, TENANT, assert_error, assert_one_violation, cycle, dec, objective, percent_key_result,
+    read, violations,
 };
 
 const REQUEST_A: &str = "0b3d6a52-8c1e-4f57-9a3b-2f6c1e0d7a11";
@@ -275,28 +276,19 @@ async fn references_are_checked_where_they_live() {
         .create_cycle("q1", "1997-01-01", "1997-03-31", "UTC")
         .await;
     let objective = stack.create_objective("growth", &cycle.name).await;
-    let mut client = stack.client();
-
     // An objective in a cycle that does not exist.
-    let status = client
-        .create_objective(pb::CreateObjectiveRequest {
-            parent: TENANT.into(),
-            objective_id: "orphan".into(),
-            objective: Some(crate::fixture::objective(
-                "Orphan",
-                "tenants/acme/cycles/q9",
-            )),
-            request_id: String::new(),
-        })
+    let status = stack
+        .try_create_objective(
+            "orphan",
+            crate::fixture::objective("Orphan", "tenants/acme/cycles/q9"),
+        )
         .await
         .unwrap_err();
-    let violations_found = violations(&status);
-    assert_eq!(violations_found.len(), 1);
-    assert_eq!(violations_found[0].0, "objective.cycle");
-    assert!(violations_found[0].1.contains("q9"), "{violations_found:?}");
+    assert_one_violation(&status, "objective.cycle", "q9");
 
     // An objective in another tenant's cycle (which exists).
-    client
+    stack
+        .client()
         .create_cycle(pb::CreateCycleRequest {
             parent: "tenants/globex".into(),
             cycle_id: "q1".into(),
@@ -310,62 +302,42 @@ async fn references_are_checked_where_they_live() {
         })
         .await
         .unwrap();
-    let status = client
-        .create_objective(pb::CreateObjectiveRequest {
-            parent: TENANT.into(),
-            objective_id: "borrowed".into(),
-            objective: Some(crate::fixture::objective(
-                "Borrowed",
-                "tenants/globex/cycles/q1",
-            )),
-            request_id: String::new(),
-        })
+    let status = stack
+        .try_create_objective(
+            "borrowed",
+            crate::fixture::objective("Borrowed", "tenants/globex/cycles/q1"),
+        )
         .await
         .unwrap_err();
-    let found = violations(&status);
-    assert_eq!(found.len(), 1);
-    assert_eq!(found[0].0, "objective.cycle");
+    assert_one_violation(&status, "objective.cycle", "belongs to another tenant");
 
-    let create = |key_result_id: &str, key_result: pb::KeyResult| pb::CreateKeyResultRequest {
-        parent: objective.name.clone(),
-        key_result_id: key_result_id.into(),
-        key_result: Some(key_result),
-        request_id: String::new(),
+    let create = |key_result_id: &'static str, key_result: pb::KeyResult| {
+        stack.try_create_key_result(&objective.name, key_result_id, key_result)
     };
 
     // A metric the metrics service does not know.
-    let status = client
-        .create_key_result(create(
-            "unknown-metric",
-            percent_key_result("30", "45", "tenants/acme/metrics/nope"),
-        ))
-        .await
-        .unwrap_err();
-    let found = violations(&status);
-    assert_eq!(found.len(), 1);
-    assert_eq!(found[0].0, "key_result.metric_binding.metric");
-    assert!(
-        found[0].1.contains("tenants/acme/metrics/nope"),
-        "{found:?}"
+    let status = create(
+        "unknown-metric",
+        percent_key_result("30", "45", "tenants/acme/metrics/nope"),
+    )
+    .await
+    .unwrap_err();
+    assert_one_violation(
+        &status,
+        "key_result.metric_binding.metric",
+        "tenants/acme/metrics/nope",
     );
 
     // Baseline equal to target: progress cannot be measured; a threshold is what fits.
-    let status = client
-        .create_key_result(create("flat", percent_key_result("30", "30.0", &metric)))
+    let status = create("flat", percent_key_result("30", "30.0", &metric))
         .await
         .unwrap_err();
-    let found = violations(&status);
-    assert_eq!(found.len(), 1);
-    assert_eq!(found[0].0, "key_result.target");
-    assert!(found[0].1.contains("threshold"), "{found:?}");
+    assert_one_violation(&status, "key_result.target", "threshold");
 
     // A declared direction that contradicts the values (45 above 30 is an increase).
     let mut contradicting = percent_key_result("30", "45", &metric);
     contradicting.direction = pb::Direction::Decrease.into();
-    let status = client
-        .create_key_result(create("contradicting", contradicting))
-        .await
-        .unwrap_err();
+    let status = create("contradicting", contradicting).await.unwrap_err();
     let found = violations(&status);
     assert_eq!(found.len(), 1);
     assert!(
@@ -378,47 +350,22 @@ async fn references_are_checked_where_they_live() {
     for weight in ["-1", "1000.5"] {
         let mut heavy = percent_key_result("30", "45", &metric);
         heavy.weight = Some(crate::fixture::wire(weight));
-        let status = client
-            .create_key_result(create("heavy", heavy))
-            .await
-            .unwrap_err();
-        let found = violations(&status);
-        assert_eq!(found.len(), 1);
-        assert_eq!(found[0].0, "key_result.weight", "{weight}");
+        let status = create("heavy", heavy).await.unwrap_err();
+        assert_one_violation(&status, "key_result.weight", "must be from 0 to 1000");
     }
 
     // The same direction declared explicitly, and a decreasing key result, are fine.
     let mut declared = percent_key_result("30", "45", &metric);
     declared.direction = pb::Direction::Increase.into();
-    client
-        .create_key_result(create("declared", declared))
+    create("declared", declared).await.unwrap();
+    let decreasing = create("decreasing", percent_key_result("40", "20", &metric))
         .await
         .unwrap();
-    let decreasing = client
-        .create_key_result(create(
-            "decreasing",
-            percent_key_result("40", "20", &metric),
-        ))
-        .await
-        .unwrap()
-        .into_inner();
     assert_eq!(decreasing.direction(), pb::Direction::Decrease);
 
     // None of the rejected key results was stored.
-    let names: Vec<String> = client
-        .list_key_results(pb::ListKeyResultsRequest {
-            parent: objective.name.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .key_results
-        .into_iter()
-        .map(|key_result| key_result.name)
-        .collect();
     assert_eq!(
-        names,
+        stack.key_result_names(&objective.name).await,
         [
             "tenants/acme/objectives/growth/keyResults/declared",
             "tenants/acme/objectives/growth/keyResults/decreasing",
