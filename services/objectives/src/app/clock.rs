@@ -86,7 +86,7 @@ impl ObjectivesApp {
             let published = self.store.publish_health(batch).await?;
             count += published.len();
             for key_result in &published {
-                self.changed(key_result).await?;
+                self.loaded(key_result).await?;
             }
         }
         Ok(count)

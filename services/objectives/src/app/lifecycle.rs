@@ -151,7 +151,7 @@ impl ObjectivesApp {
             )
             .await?;
         for score in &scores {
-            self.changed(&score.key_result).await?;
+            self.loaded(&score.key_result).await?;
         }
         Ok(closed)
     }

@@ -165,14 +165,14 @@ impl ObjectivesApp {
             self.check_rollup(&new, rollup).await?;
         }
         let created = self.store.insert_key_result(&new, &definition).await?;
-        self.changed(&created.name).await?;
-        // A rollup shows its children's value from the start.
-        if created.rollup.is_some() && self.recompute_rollup(&created.name).await? {
-            self.changed(&created.name).await?;
+        // A rollup shows its children's value from the start. Nothing rolls up a key result
+        // just created (children exist before their rollups), so loading it is enough.
+        if created.rollup.is_some() {
+            self.recompute_rollup(&created.name).await?;
         }
+        self.loaded(&created.name).await?;
         // A bound key result shows its value from the start.
-        let cycle = self.state(&created.name).await?.cycle;
-        if let Some(bound) = BoundKeyResult::of(&created, cycle) {
+        if let Some(bound) = BoundKeyResult::of(&created, cycle.period) {
             self.refresh(&bound).await?;
         }
         Ok(created)
@@ -298,13 +298,21 @@ impl ObjectivesApp {
         Ok(())
     }
 
-    /// After this replica changed a key result: reload it at once (reads see their own
-    /// writes), wake the outbox tailer (watchers hear of it without waiting for a poll), and
+    /// After this replica changed a key result's value or definition: [`Self::loaded`], then
     /// bring the rollup key results above it up to date.
     pub(crate) async fn changed(&self, name: &KeyResultName) -> ServiceResult<()> {
+        self.loaded(name).await?;
+        self.roll_up_from(name).await
+    }
+
+    /// After this replica published a key result's status: reload it at once (reads see
+    /// their own writes) and wake the outbox tailer (watchers hear of it without waiting for
+    /// a poll). Enough when its value did not change (health judged again, a score), as no
+    /// rollup above it can change then.
+    pub(crate) async fn loaded(&self, name: &KeyResultName) -> ServiceResult<()> {
         self.reload(name).await?;
         self.feed.notify();
-        self.roll_up_from(name).await
+        Ok(())
     }
 
     /// Records a check-in after checking it against the key result and its cycle.

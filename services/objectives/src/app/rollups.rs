@@ -4,7 +4,6 @@
 
 use std::collections::VecDeque;
 
-use chrono::Utc;
 use devokr_domain::{
     calendar::CycleState,
     names::KeyResultName,
@@ -73,8 +72,7 @@ impl ObjectivesApp {
         let mut queue: VecDeque<KeyResultName> = self.store.rollups_of(changed).await?.into();
         while let Some(rollup) = queue.pop_front() {
             if self.recompute_rollup(&rollup).await? {
-                self.reload(&rollup).await?;
-                self.feed.notify();
+                self.loaded(&rollup).await?;
                 queue.extend(self.store.rollups_of(&rollup).await?);
             }
         }
@@ -98,8 +96,6 @@ impl ObjectivesApp {
             if state.key_result.delete_time.is_some() || state.cycle_state == CycleState::Closed {
                 return Ok(false);
             }
-            let now = Utc::now();
-            let pace = &self.settings(&name.tenant).await?.pace;
             let mut inputs = Vec::with_capacity(rollup.children.len());
             let mut values = Vec::with_capacity(rollup.children.len());
             let mut measured_at = state
@@ -113,10 +109,10 @@ impl ObjectivesApp {
                 };
                 inputs.push((child.clone(), child_state.version));
                 if child_state.key_result.delete_time.is_none() {
-                    let status = child_state.status(now, None, pace);
-                    let value = status.value.and_then(|value| value.value);
+                    let latest = child_state.current_check_in();
+                    let value = latest.and_then(|check_in| check_in.value);
                     if value.is_some() {
-                        measured_at = measured_at.max(status.last_value_time);
+                        measured_at = measured_at.max(latest.map(|check_in| check_in.measure_time));
                     }
                     values.push((child_state.key_result.definition.unit, value));
                 }

@@ -127,7 +127,7 @@ impl ObjectivesApp {
             .ok_or_else(stale)?;
         let stored = self.settings.put(stored);
         for key_result in &published {
-            self.changed(key_result).await?;
+            self.loaded(key_result).await?;
         }
         self.feed.notify();
         Ok(TenantSettings::clone(&stored))

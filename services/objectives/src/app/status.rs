@@ -174,6 +174,11 @@ impl KeyResultState {
         self.status_from(at, None, Some(at), pace)
     }
 
+    /// The check-in that counts now, if any: where the current value comes from.
+    pub fn current_check_in(&self) -> Option<&CheckIn> {
+        self.current.latest.map(|index| &self.check_ins[index])
+    }
+
     /// The assessment of the current status at `at`: what a read of the current status
     /// computes afresh, the rest of its status being the same at every instant.
     pub fn current_assessment(&self, at: DateTime<Utc>, pace: &PaceBands) -> Assessment {
