@@ -78,6 +78,14 @@ use tokio_util::sync::CancellationToken;
 /// [`FeedError::Lagged`].
 pub const BROADCAST_CAPACITY: usize = 4096;
 
+/// How often a feed reads its table when nothing wakes it earlier: how soon a change made by
+/// another replica reaches this one's subscribers.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
+/// How long changes are kept for subscribers to resume from.
+pub const RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How often changes older than [`RETENTION`] are deleted.
+pub const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
+
 /// Most rows the tailer reads per query.
 const POLL_BATCH: i64 = 1_000;
 
@@ -213,6 +221,18 @@ struct Inner<T> {
     shutdown: CancellationToken,
 }
 
+impl<T> Inner<T> {
+    /// Waits until the tailer has started: true then, false if the feed shut down first.
+    async fn started(&self) -> bool {
+        let mut ready = self.ready.subscribe();
+        tokio::select! {
+            biased;
+            () = self.shutdown.cancelled() => false,
+            started = ready.wait_for(|ready| *ready) => started.is_ok(),
+        }
+    }
+}
+
 /// The SQL of one table, built once.
 struct Queries {
     /// The newest version, and a transaction id taken after the snapshot that saw it.
@@ -273,8 +293,9 @@ impl Queries {
 
 impl<T: prost::Message + Default + Clone + Send + Sync + 'static> ChangeFeed<T> {
     /// Starts a background task (stopped by `shutdown`, or when the feed and all its
-    /// subscriptions are dropped) that reads `table` every `poll_interval` (20 ms is a good
-    /// value) and at once after [`Self::notify`], and broadcasts its changes in version order.
+    /// subscriptions are dropped) that reads `table` every `poll_interval` (the services use
+    /// [`POLL_INTERVAL`]) and at once after [`Self::notify`], and broadcasts its changes in
+    /// version order.
     ///
     /// Until the task has read the table once (for example while the database is down or not
     /// yet migrated), [`Self::subscribe`] waits. Must be called inside a Tokio runtime.
@@ -332,15 +353,8 @@ impl<T: prost::Message + Default + Clone + Send + Sync + 'static> ChangeFeed<T> 
     /// the feed shuts down first, the stream is empty.
     pub async fn subscribe(&self, after: Option<i64>) -> Result<Subscription<T>, FeedError> {
         let inner = &self.inner;
-        let mut ready = inner.ready.subscribe();
-        tokio::select! {
-            biased;
-            () = inner.shutdown.cancelled() => return Ok(Subscription::ended()),
-            started = async { ready.wait_for(|ready| *ready).await.is_ok() } => {
-                if !started {
-                    return Ok(Subscription::ended());
-                }
-            }
+        if !inner.started().await {
+            return Ok(Subscription::ended());
         }
         let Some(sender) = inner.sender.upgrade() else {
             return Ok(Subscription::ended());
@@ -395,15 +409,8 @@ impl<T: prost::Message + Default + Clone + Send + Sync + 'static> ChangeFeed<T> 
     pub fn spawn_pruning(&self, every: Duration, keep: Duration) -> tokio::task::JoinHandle<()> {
         let feed = self.clone();
         tokio::spawn(async move {
-            let mut ready = feed.inner.ready.subscribe();
-            tokio::select! {
-                biased;
-                () = feed.inner.shutdown.cancelled() => return,
-                started = async { ready.wait_for(|ready| *ready).await.is_ok() } => {
-                    if !started {
-                        return;
-                    }
-                }
+            if !feed.inner.started().await {
+                return;
             }
             let mut rounds = tokio::time::interval(every);
             rounds.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -8,11 +8,9 @@ pub mod app;
 pub mod grpc;
 pub mod store;
 
-use std::time::Duration;
-
 use clap::Parser;
 use devokr_platform::{
-    outbox::ChangeFeed,
+    outbox::{self, ChangeFeed},
     server::{CommonArgs, ServiceConfig},
 };
 use devokr_proto::metrics::v1::metrics_service_server::MetricsServiceServer;
@@ -21,13 +19,6 @@ use tokio_util::sync::CancellationToken;
 
 /// The name health checks and reflection use for this service.
 pub const SERVICE_NAME: &str = "devokr.metrics.v1.MetricsService";
-
-/// How often the change feed reads the outbox when nothing wakes it earlier.
-pub const CHANGE_POLL_INTERVAL: Duration = Duration::from_millis(20);
-/// How long changes are kept for watches to resume from.
-pub const CHANGE_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
-/// How often changes older than the retention are deleted.
-pub const CHANGE_PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Configuration of the metrics service, from flags and environment.
 #[derive(Debug, Clone, Parser)]
@@ -61,10 +52,10 @@ pub async fn run(
             let changes = ChangeFeed::start(
                 pool.clone(),
                 store::OUTBOX,
-                CHANGE_POLL_INTERVAL,
+                outbox::POLL_INTERVAL,
                 service_shutdown.clone(),
             );
-            changes.spawn_pruning(CHANGE_PRUNE_INTERVAL, CHANGE_RETENTION);
+            changes.spawn_pruning(outbox::PRUNE_INTERVAL, outbox::RETENTION);
             let app = app::MetricsApp::new(store::MetricsStore::new(pool), changes);
             Ok(tonic::service::Routes::new(
                 MetricsServiceServer::new(grpc::MetricsGrpc::new(app, service_shutdown))

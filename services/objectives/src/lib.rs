@@ -19,13 +19,6 @@ use tokio_util::sync::CancellationToken;
 /// The name health checks and reflection use for this service.
 pub const SERVICE_NAME: &str = "devokr.objectives.v1.ObjectivesService";
 
-/// How often the outbox is polled for changes made by other replicas.
-const OUTBOX_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
-
-/// How often, and after how long, changes leave the outbox (watchers resume within a week).
-const OUTBOX_PRUNE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
-const OUTBOX_RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
-
 /// How often, in seconds, health is judged again by default.
 pub const DEFAULT_REJUDGE_INTERVAL_SECS: f64 = 60.0;
 
@@ -87,10 +80,13 @@ pub async fn run(
             let feed = devokr_platform::outbox::ChangeFeed::start(
                 pool.clone(),
                 store::OUTBOX,
-                OUTBOX_POLL_INTERVAL,
+                devokr_platform::outbox::POLL_INTERVAL,
                 background.clone(),
             );
-            feed.spawn_pruning(OUTBOX_PRUNE_INTERVAL, OUTBOX_RETENTION);
+            feed.spawn_pruning(
+                devokr_platform::outbox::PRUNE_INTERVAL,
+                devokr_platform::outbox::RETENTION,
+            );
             let app = app::ObjectivesApp::new(
                 store::ObjectivesStore::new(pool),
                 peers::MetricsClient::new(metrics_channel),

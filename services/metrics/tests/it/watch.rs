@@ -200,12 +200,12 @@ async fn a_pruned_version_is_out_of_range_with_the_oldest_version_kept() {
     let feed: ChangeFeed<MetricsChange> = ChangeFeed::start(
         pool.clone(),
         OUTBOX,
-        devokr_metrics::CHANGE_POLL_INTERVAL,
+        devokr_platform::outbox::POLL_INTERVAL,
         stop.clone(),
     );
     drop(feed.subscribe(None).await.expect("the feed starts"));
     assert_eq!(
-        feed.prune(devokr_metrics::CHANGE_RETENTION)
+        feed.prune(devokr_platform::outbox::RETENTION)
             .await
             .expect("pruned"),
         2
