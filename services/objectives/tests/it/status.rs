@@ -267,7 +267,16 @@ async fn health_follows_the_pace_bands() {
             key_result.name,
             mid.explanation
         );
-        assert!(!mid.explanation.trim().is_empty());
+        // 15 February 00:00 is 45 of the 90 days in (expected 0.50), on day 46 counting
+        // 1 January as day 1; a key result past its target says so instead.
+        if health != pb::Health::Achieved {
+            assert!(
+                mid.explanation
+                    .contains("against 0.50 expected at day 46 of 90"),
+                "{}",
+                mid.explanation
+            );
+        }
     }
 
     let achieved_mid = status(&stack, &achieved.name, Some(MID_CYCLE)).await;
@@ -303,7 +312,11 @@ async fn an_empty_population_has_no_data_not_zero() {
     assert_eq!((value.numerator, value.denominator), (0, 0));
     assert_eq!(mid.progress, None);
     assert_eq!(mid.health(), pb::Health::NoData);
-    assert!(!mid.explanation.trim().is_empty());
+    assert!(
+        mid.explanation.contains("population is empty"),
+        "{}",
+        mid.explanation
+    );
     // Also after the end: no data is not a miss.
     let at_end = status(&stack, &key_result.name, Some(CYCLE_END)).await;
     assert_eq!(at_end.health(), pb::Health::NoData);

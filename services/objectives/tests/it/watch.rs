@@ -337,19 +337,21 @@ async fn each_change_reaches_exactly_the_watches_of_its_key_result_objective_or_
         watchers.push((label, open_watch(&stack, selection, settled).await));
     }
 
-    // Three check-ins in q1 (a1, b1, a2), none in q2.
+    // Three check-ins in q1 (a1, b1, a2), then one in q2 (c1): changes arrive in version
+    // order, so q2's watch receiving c1's first shows none of q1's reached it, and the other
+    // watches staying quiet after it shows they passed over a later change too.
     let mut changes = Vec::new();
-    for (key_result, key) in [(&a1, "a1-1"), (&b1, "b1-1"), (&a2, "a2-1")] {
-        record(
-            &stack,
-            key_result,
-            check_in("12", "1997-01-20T00:00:00Z", key),
-        )
-        .await;
+    for (key_result, key, measured) in [
+        (&a1, "a1-1", "1997-01-20T00:00:00Z"),
+        (&b1, "b1-1", "1997-01-20T00:00:00Z"),
+        (&a2, "a2-1", "1997-01-20T00:00:00Z"),
+        (&c1, "c1-1", "1997-04-20T00:00:00Z"),
+    ] {
+        record(&stack, key_result, check_in("12", measured, key)).await;
         let version = status_as_of(&stack, key_result, None, None).await.version;
         changes.push((key_result.clone(), version));
     }
-    let [on_a1, on_b1, on_a2] = [0, 1, 2].map(|index| changes[index].clone());
+    let [on_a1, on_b1, on_a2, on_c1] = [0, 1, 2, 3].map(|index| changes[index].clone());
     // Worked out from the selections: a watch gets the changes of the key results it names,
     // of its objective's key results, or of its cycle's, in the order they were made.
     let expected = [
@@ -359,7 +361,7 @@ async fn each_change_reaches_exactly_the_watches_of_its_key_result_objective_or_
         ("objective growth", vec![on_a1.clone(), on_a2.clone()]),
         ("objective other", vec![on_b1.clone()]),
         ("cycle q1", vec![on_a1, on_b1, on_a2]),
-        ("cycle q2", vec![]),
+        ("cycle q2", vec![on_c1]),
     ];
     for ((label, watcher), (expected_label, expected)) in watchers.iter_mut().zip(expected) {
         assert_eq!(*label, expected_label);
