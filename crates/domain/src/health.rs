@@ -669,7 +669,8 @@ pub struct ObjectiveChild {
     pub weight: Decimal,
 }
 
-/// What an objective's children are, for the words of its explanations.
+/// What an objective's progress is the weighted mean of (its progress driver), which also
+/// gives the words of its explanations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ObjectiveChildren {
     /// Its key results.
@@ -682,6 +683,19 @@ pub enum ObjectiveChildren {
 }
 
 impl ObjectiveChildren {
+    /// Whether its key results count.
+    pub fn uses_key_results(self) -> bool {
+        matches!(self, Self::KeyResults | Self::KeyResultsAndChildObjectives)
+    }
+
+    /// Whether its child objectives count.
+    pub fn uses_child_objectives(self) -> bool {
+        matches!(
+            self,
+            Self::ChildObjectives | Self::KeyResultsAndChildObjectives
+        )
+    }
+
     fn one(self) -> &'static str {
         match self {
             Self::KeyResults => "key result",

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use devokr_domain::{
-    health::{Health, ObjectiveChild, ObjectiveChildren, assess_objective_of, children_progress},
+    health::{Health, ObjectiveChild, assess_objective_of, children_progress},
     names::{ObjectiveName, TenantName},
 };
 use devokr_platform::{
@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 
 use super::{
     ChildObjectiveStatus, Objective, ObjectiveFilter, ObjectiveStage, ObjectiveStatus,
-    ObjectivesApp, ProgressDriver,
+    ObjectivesApp,
 };
 
 impl ObjectivesApp {
@@ -130,14 +130,9 @@ impl ObjectivesApp {
                 weight: child.weight,
             });
             let counted: Vec<ObjectiveChild> = from_key_results.chain(from_objectives).collect();
-            let kinds = match driver {
-                ProgressDriver::KeyResults => ObjectiveChildren::KeyResults,
-                ProgressDriver::ChildObjectives => ObjectiveChildren::ChildObjectives,
-                ProgressDriver::Both => ObjectiveChildren::KeyResultsAndChildObjectives,
-            };
             let assessment = assess_objective_of(
                 &counted,
-                kinds,
+                driver,
                 alignment.health_mode,
                 &cycle.period,
                 at,

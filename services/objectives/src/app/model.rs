@@ -6,7 +6,9 @@ use devokr_domain::{
     Decimal,
     calendar::{CycleState, ScoreBands, WeekStart},
     cycle::Cycle as CyclePeriod,
-    health::{Assessment, Health, InterimTarget, ObjectiveHealthMode, PaceBands},
+    health::{
+        Assessment, Health, InterimTarget, ObjectiveChildren, ObjectiveHealthMode, PaceBands,
+    },
     key_result::{Milestone, ThresholdKeyResult},
     names::{CycleName, KeyResultName, MetricName, ObjectiveName, TenantName},
     progress::{Direction, Progress},
@@ -65,25 +67,6 @@ pub enum ObjectiveStage {
     Closed,
 }
 
-/// What an objective's progress is the weighted mean of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ProgressDriver {
-    #[default]
-    KeyResults,
-    ChildObjectives,
-    Both,
-}
-
-impl ProgressDriver {
-    pub fn uses_key_results(self) -> bool {
-        matches!(self, Self::KeyResults | Self::Both)
-    }
-
-    pub fn uses_child_objectives(self) -> bool {
-        matches!(self, Self::ChildObjectives | Self::Both)
-    }
-}
-
 /// How an objective sits among the others and how it rolls up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alignment {
@@ -92,7 +75,7 @@ pub struct Alignment {
     pub stage: ObjectiveStage,
     /// The objectives it contributes to, of the same tenant; never a loop.
     pub parents: Vec<ObjectiveName>,
-    pub progress_driver: ProgressDriver,
+    pub progress_driver: ObjectiveChildren,
     pub health_mode: ObjectiveHealthMode,
     /// Relative weight in its parents' progress, 0 to 1,000.
     pub weight: Decimal,
@@ -105,7 +88,7 @@ impl Default for Alignment {
             owner_team: String::new(),
             stage: ObjectiveStage::default(),
             parents: Vec::new(),
-            progress_driver: ProgressDriver::default(),
+            progress_driver: ObjectiveChildren::default(),
             health_mode: ObjectiveHealthMode::default(),
             weight: Decimal::ONE,
         }
@@ -269,7 +252,7 @@ pub struct ObjectiveUpdate {
     pub owner_team: Option<String>,
     pub stage: Option<ObjectiveStage>,
     pub parents: Option<Vec<ObjectiveName>>,
-    pub progress_driver: Option<ProgressDriver>,
+    pub progress_driver: Option<ObjectiveChildren>,
     pub health_mode: Option<ObjectiveHealthMode>,
     pub weight: Option<Decimal>,
 }
@@ -354,7 +337,7 @@ pub struct ObjectiveStatus {
     pub explanation: String,
     pub key_results: Vec<KeyResultStatus>,
     pub evaluation_time: DateTime<Utc>,
-    pub progress_driver: ProgressDriver,
+    pub progress_driver: ObjectiveChildren,
     pub health_mode: ObjectiveHealthMode,
     /// The child objectives counted (live and active), when the driver uses them.
     pub child_objectives: Vec<ChildObjectiveStatus>,

@@ -6,7 +6,7 @@ use devokr_domain::{
     Decimal,
     calendar::{CycleState, WeekStart},
     cycle::{Cycle as CyclePeriod, parse_time_zone},
-    health::{Assessment, Health, InterimTarget, ObjectiveHealthMode},
+    health::{Assessment, Health, InterimTarget, ObjectiveChildren, ObjectiveHealthMode},
     key_result::{Bound, KeyResultKind, Milestone, ThresholdKeyResult, ThresholdScoring, Zone},
     names::{
         CycleName, KeyResultName, MetricName, ObjectiveName, TenantName, validate_resource_id,
@@ -31,8 +31,7 @@ use crate::app::{
     HypothesisOutcome, KeyResult, KeyResultSpec, KeyResultStatus, KeyResultUpdate, KindChoice,
     Learning, LearningSubject, NewCheckIn, NewCycle, NewKeyResult, NewLearning, NewObjective,
     Objective, ObjectiveFilter, ObjectiveLevel, ObjectiveStage, ObjectiveStatus, ObjectiveUpdate,
-    ProgressDriver, Rollup, ScoreOverrideFor, TenantSettings, TenantSettingsUpdate,
-    settings_tenant,
+    Rollup, ScoreOverrideFor, TenantSettings, TenantSettingsUpdate, settings_tenant,
 };
 
 /// Longest description accepted.
@@ -202,13 +201,13 @@ fn stage(value: i32) -> Result<ObjectiveStage, FieldViolation> {
     }
 }
 
-fn progress_driver(value: i32) -> Result<ProgressDriver, FieldViolation> {
+fn progress_driver(value: i32) -> Result<ObjectiveChildren, FieldViolation> {
     match pb::ProgressDriver::try_from(value) {
         Ok(pb::ProgressDriver::Unspecified | pb::ProgressDriver::KeyResults) => {
-            Ok(ProgressDriver::KeyResults)
+            Ok(ObjectiveChildren::KeyResults)
         }
-        Ok(pb::ProgressDriver::ChildObjectives) => Ok(ProgressDriver::ChildObjectives),
-        Ok(pb::ProgressDriver::Both) => Ok(ProgressDriver::Both),
+        Ok(pb::ProgressDriver::ChildObjectives) => Ok(ObjectiveChildren::ChildObjectives),
+        Ok(pb::ProgressDriver::Both) => Ok(ObjectiveChildren::KeyResultsAndChildObjectives),
         Err(_) => Err(FieldViolation::new(
             "objective.progress_driver",
             format!("{value} is not a progress driver: KEY_RESULTS, CHILD_OBJECTIVES or BOTH"),
@@ -309,11 +308,11 @@ fn stage_to_wire(stage: ObjectiveStage) -> pb::ObjectiveStage {
     }
 }
 
-fn driver_to_wire(driver: ProgressDriver) -> pb::ProgressDriver {
+fn driver_to_wire(driver: ObjectiveChildren) -> pb::ProgressDriver {
     match driver {
-        ProgressDriver::KeyResults => pb::ProgressDriver::KeyResults,
-        ProgressDriver::ChildObjectives => pb::ProgressDriver::ChildObjectives,
-        ProgressDriver::Both => pb::ProgressDriver::Both,
+        ObjectiveChildren::KeyResults => pb::ProgressDriver::KeyResults,
+        ObjectiveChildren::ChildObjectives => pb::ProgressDriver::ChildObjectives,
+        ObjectiveChildren::KeyResultsAndChildObjectives => pb::ProgressDriver::Both,
     }
 }
 

@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use devokr_domain::{
     calendar::CycleState,
     cycle::{Cycle as CyclePeriod, parse_time_zone},
-    health::ObjectiveHealthMode,
+    health::{ObjectiveChildren, ObjectiveHealthMode},
     names::{CycleName, KeyResultName, MetricName, ObjectiveName, TenantName},
 };
 use devokr_platform::{
@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::app::{
     Actor, Alignment, Cycle, Definition, KeyResult, NewCycle, NewKeyResult, NewObjective,
-    Objective, ObjectiveFilter, ObjectiveLevel, ObjectiveStage, ProgressDriver,
+    Objective, ObjectiveFilter, ObjectiveLevel, ObjectiveStage,
 };
 
 /// The objectives service's migrations; `sqlx.toml` keeps their table in the `objectives` schema.
@@ -632,11 +632,11 @@ fn stage_text(stage: ObjectiveStage) -> &'static str {
     }
 }
 
-fn driver_text(driver: ProgressDriver) -> &'static str {
+fn driver_text(driver: ObjectiveChildren) -> &'static str {
     match driver {
-        ProgressDriver::KeyResults => "key_results",
-        ProgressDriver::ChildObjectives => "child_objectives",
-        ProgressDriver::Both => "both",
+        ObjectiveChildren::KeyResults => "key_results",
+        ObjectiveChildren::ChildObjectives => "child_objectives",
+        ObjectiveChildren::KeyResultsAndChildObjectives => "both",
     }
 }
 
@@ -744,9 +744,9 @@ fn objective_from_row(row: &PgRow) -> ServiceResult<Objective> {
                 })
                 .collect(),
             progress_driver: match row.try_get::<&str, _>("progress_driver")? {
-                "key_results" => ProgressDriver::KeyResults,
-                "child_objectives" => ProgressDriver::ChildObjectives,
-                "both" => ProgressDriver::Both,
+                "key_results" => ObjectiveChildren::KeyResults,
+                "child_objectives" => ObjectiveChildren::ChildObjectives,
+                "both" => ObjectiveChildren::KeyResultsAndChildObjectives,
                 other => anyhow::bail!("unknown progress driver {other:?}"),
             },
             health_mode: match row.try_get::<&str, _>("health_mode")? {
