@@ -167,26 +167,105 @@ pub(super) fn new_metric(request: pb::CreateMetricRequest) -> Result<NewMetric, 
         &metric.display_name,
         300,
     ));
-    let definition = definition(metric.definition).map_err(|bad_fields| {
-        for violation in bad_fields {
-            violations.add(violation);
-        }
-    });
+    let definition = definition(metric.definition, &mut violations);
     violations.finish(|| {
         Some(NewMetric {
             name: tenant?.metric(metric_id?),
             display_name: display_name?,
-            definition: definition.ok()?,
+            definition: definition?,
             request_id: request_id?,
         })
     })
 }
 
-/// Reads a metric's definition, naming every bad field of it.
-fn definition(definition: Option<Definition>) -> Result<MetricDefinition, Vec<FieldViolation>> {
-    let mut violations = Vec::new();
-    let mut event = |field: &str, value: &str| -> Option<String> {
-        let name = required_text(field, value, MAX_EVENT_NAME_CHARS).and_then(|name| {
+/// Reads a metric's definition into `violations`, naming every bad field of it.
+fn definition(
+    definition: Option<Definition>,
+    violations: &mut Violations,
+) -> Option<MetricDefinition> {
+    match definition {
+        None => {
+            violations.add(FieldViolation::new(
+                "metric.definition",
+                "is required: set activation_rate or calendar_retention",
+            ));
+            None
+        }
+        Some(Definition::ActivationRate(activation)) => {
+            let start_event = event_name(
+                violations,
+                "metric.activation_rate.start_event",
+                &activation.start_event,
+            );
+            let activation_event = event_name(
+                violations,
+                "metric.activation_rate.activation_event",
+                &activation.activation_event,
+            );
+            let within = violations.check(
+                activation
+                    .within
+                    .as_ref()
+                    .and_then(|within| {
+                        (within.seconds > 0 && within.nanos == 0).then_some(within.seconds)
+                    })
+                    .ok_or_else(|| {
+                        FieldViolation::new(
+                            "metric.activation_rate.within",
+                            "must be a positive whole number of seconds",
+                        )
+                    })
+                    .and_then(|seconds| {
+                        if seconds <= MAX_WITHIN_SECONDS {
+                            Ok(seconds)
+                        } else {
+                            Err(FieldViolation::new(
+                                "metric.activation_rate.within",
+                                format!(
+                                    "is {seconds} seconds; at most {MAX_WITHIN_SECONDS} (3660 days) are allowed"
+                                ),
+                            ))
+                        }
+                    }),
+            );
+            Some(MetricDefinition::ActivationRate {
+                start_event: start_event?,
+                activation_event: activation_event?,
+                within_seconds: within?,
+            })
+        }
+        Some(Definition::CalendarRetention(retention)) => {
+            let start_event = event_name(
+                violations,
+                "metric.calendar_retention.start_event",
+                &retention.start_event,
+            );
+            let return_event = event_name(
+                violations,
+                "metric.calendar_retention.return_event",
+                &retention.return_event,
+            );
+            let months_after = violations.check(if (1..=120).contains(&retention.months_after) {
+                Ok(retention.months_after)
+            } else {
+                Err(FieldViolation::new(
+                    "metric.calendar_retention.months_after",
+                    format!("must be from 1 to 120, got {}", retention.months_after),
+                ))
+            });
+            Some(MetricDefinition::CalendarRetention {
+                start_event: start_event?,
+                return_event: return_event?,
+                months_after: months_after?,
+            })
+        }
+    }
+}
+
+/// Reads an event name of a definition: required, lower snake case.
+fn event_name(violations: &mut Violations, field: &str, value: &str) -> Option<String> {
+    violations.check(
+        required_text(field, value, MAX_EVENT_NAME_CHARS).and_then(|name| {
             if is_snake_case(&name) {
                 Ok(name)
             } else {
@@ -195,90 +274,8 @@ fn definition(definition: Option<Definition>) -> Result<MetricDefinition, Vec<Fi
                     format!("{name:?} is not lower snake case"),
                 ))
             }
-        });
-        name.map_err(|violation| violations.push(violation)).ok()
-    };
-    let read = match definition {
-        None => {
-            return Err(vec![FieldViolation::new(
-                "metric.definition",
-                "is required: set activation_rate or calendar_retention",
-            )]);
-        }
-        Some(Definition::ActivationRate(activation)) => {
-            let start_event = event(
-                "metric.activation_rate.start_event",
-                &activation.start_event,
-            );
-            let activation_event = event(
-                "metric.activation_rate.activation_event",
-                &activation.activation_event,
-            );
-            let within = activation
-                .within
-                .as_ref()
-                .and_then(|within| {
-                    (within.seconds > 0 && within.nanos == 0).then_some(within.seconds)
-                })
-                .ok_or_else(|| {
-                    FieldViolation::new(
-                        "metric.activation_rate.within",
-                        "must be a positive whole number of seconds",
-                    )
-                })
-                .and_then(|seconds| {
-                    if seconds <= MAX_WITHIN_SECONDS {
-                        Ok(seconds)
-                    } else {
-                        Err(FieldViolation::new(
-                            "metric.activation_rate.within",
-                            format!(
-                                "is {seconds} seconds; at most {MAX_WITHIN_SECONDS} (3660 days) are allowed"
-                            ),
-                        ))
-                    }
-                })
-                .map_err(|violation| violations.push(violation))
-                .ok();
-            (|| {
-                Some(MetricDefinition::ActivationRate {
-                    start_event: start_event?,
-                    activation_event: activation_event?,
-                    within_seconds: within?,
-                })
-            })()
-        }
-        Some(Definition::CalendarRetention(retention)) => {
-            let start_event = event(
-                "metric.calendar_retention.start_event",
-                &retention.start_event,
-            );
-            let return_event = event(
-                "metric.calendar_retention.return_event",
-                &retention.return_event,
-            );
-            let months_after = if (1..=120).contains(&retention.months_after) {
-                Some(retention.months_after)
-            } else {
-                violations.push(FieldViolation::new(
-                    "metric.calendar_retention.months_after",
-                    format!("must be from 1 to 120, got {}", retention.months_after),
-                ));
-                None
-            };
-            (|| {
-                Some(MetricDefinition::CalendarRetention {
-                    start_event: start_event?,
-                    return_event: return_event?,
-                    months_after: months_after?,
-                })
-            })()
-        }
-    };
-    match read {
-        Some(definition) if violations.is_empty() => Ok(definition),
-        _ => Err(violations),
-    }
+        }),
+    )
 }
 
 pub(super) fn metric(metric: Metric) -> pb::Metric {
