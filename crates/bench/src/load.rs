@@ -180,6 +180,18 @@ pub(crate) struct LoadResult {
 }
 
 impl LoadResult {
+    /// Runs of the same load as one: their calls, time and CPU added up.
+    pub(crate) fn sum(runs: impl IntoIterator<Item = Self>) -> anyhow::Result<Self> {
+        let mut runs = runs.into_iter();
+        let mut total = runs.next().context("no load run to add up")?;
+        for run in runs {
+            total.latency.add(&run.latency)?;
+            total.duration += run.duration;
+            total.cpu += run.cpu;
+        }
+        Ok(total)
+    }
+
     /// Measured calls per second.
     pub(crate) fn throughput(&self) -> f64 {
         self.latency.len() as f64 / self.duration.as_secs_f64()

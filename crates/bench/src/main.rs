@@ -11,6 +11,7 @@
 //! `cargo build --release -p devokr-bench -p devokr-objectives -p devokr-metrics`.
 
 mod load;
+mod machine;
 mod noop;
 mod report;
 mod seed;
@@ -28,7 +29,7 @@ use devokr_platform::{server::ServerArgs, telemetry::TelemetryArgs};
 use devokr_proto::{bench::v1::NoopRequest, objectives::v1::GetKeyResultStatusRequest};
 
 use crate::{
-    load::{Phase, connect},
+    load::{LoadResult, Phase, connect},
     report::Results,
     stack::Stack,
 };
@@ -37,6 +38,10 @@ use crate::{
 const NOOP: &str = "/devokr.bench.v1.NoopService/Noop";
 /// The method under test.
 const GET_STATUS: &str = "/devokr.objectives.v1.ObjectivesService/GetKeyResultStatus";
+/// How long a thread spins on each core to find how often the machine stops it.
+const MACHINE_SPIN: Duration = Duration::from_secs(2);
+/// How long a thread sleeps and wakes to find how late the machine wakes it.
+const MACHINE_NAPS: Duration = Duration::from_secs(2);
 
 /// Benchmark of the DevOKR key-result status API: reads against a do-nothing RPC, an
 /// open-loop latency run, and watch fan-out.
@@ -74,12 +79,15 @@ struct Options {
     /// HTTP/2 connections the load is spread over.
     #[arg(long, default_value_t = 4)]
     connections: usize,
-    /// Measured seconds of each load run.
+    /// Measured seconds of each load: the closed loops' rounds share them.
     #[arg(long, default_value_t = 10)]
     duration_secs: u64,
-    /// Unmeasured seconds before each load run.
-    #[arg(long, default_value_t = 2)]
+    /// Unmeasured seconds before each load run (and each round).
+    #[arg(long, default_value_t = 1)]
     warmup_secs: u64,
+    /// Rounds the closed loops of Noop and GetKeyResultStatus alternate in.
+    #[arg(long, default_value_t = 4)]
+    rounds: usize,
     /// Objectives to seed.
     #[arg(long, default_value_t = 1_000)]
     objectives: usize,
@@ -157,6 +165,7 @@ fn validate(options: &Options) -> anyhow::Result<()> {
         ("--concurrency", options.concurrency),
         ("--connections", options.connections),
         ("--duration-secs", usize::try_from(options.duration_secs)?),
+        ("--rounds", options.rounds),
         ("--objectives", options.objectives),
         (
             "--key-results-per-objective",
@@ -240,20 +249,68 @@ async fn phases(stack: &Stack, options: &Options) -> anyhow::Result<Results> {
     };
 
     eprintln!(
-        "closed loop: Noop, {} in flight over {} connections, {:?} warm-up then {:?}",
-        options.concurrency, options.connections, phase.warmup, phase.duration
+        "machine at rest: spinning a thread on each core for {:?}, then sleeping {:?} at a time for {:?}",
+        MACHINE_SPIN,
+        machine::NAP,
+        MACHINE_NAPS
     );
-    let noop = load::closed_loop(&stack.noop, noop_senders(), phase).await?;
-    eprintln!("  {}", noop.summary());
+    let machine =
+        tokio::task::spawn_blocking(|| machine::measure(MACHINE_SPIN, MACHINE_NAPS)).await??;
 
     eprintln!(
         "reading each of the {} key results once, so the server's status index is warm",
         status_requests.len()
     );
     load::warm_status_index(&status_channels, &status_requests, options.concurrency).await?;
-    eprintln!("closed loop: GetKeyResultStatus on key results chosen uniformly at random");
-    let status = load::closed_loop(&stack.objectives, status_senders(), phase).await?;
-    eprintln!("  {}", status.summary());
+    // Rounds in ABBA order: a drift of the machine's speed during the run (a busy neighbour
+    // on the host) weighs on both methods alike.
+    let round = Phase {
+        warmup: phase.warmup,
+        duration: phase.duration / u32::try_from(options.rounds)?,
+    };
+    eprintln!(
+        "closed loop: Noop and GetKeyResultStatus (key results chosen uniformly at random), \
+         {} in flight over {} connections, in {} rounds of each, {:?} warm-up then {:?}",
+        options.concurrency, options.connections, options.rounds, round.warmup, round.duration
+    );
+    let (mut noop_runs, mut status_runs) = (Vec::new(), Vec::new());
+    for index in 0..options.rounds {
+        let order = if index % 2 == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        };
+        for noop_turn in order {
+            let run = if noop_turn {
+                load::closed_loop(&stack.noop, noop_senders(), round).await?
+            } else {
+                load::closed_loop(&stack.objectives, status_senders(), round).await?
+            };
+            let method = if noop_turn {
+                "Noop"
+            } else {
+                "GetKeyResultStatus"
+            };
+            eprintln!(
+                "  round {}/{}, {method:<18} {}",
+                index + 1,
+                options.rounds,
+                run.summary()
+            );
+            if noop_turn {
+                noop_runs.push(run);
+            } else {
+                status_runs.push(run);
+            }
+        }
+    }
+    let round_ratios = status_runs
+        .iter()
+        .zip(&noop_runs)
+        .map(|(status, noop)| status.throughput() / noop.throughput())
+        .collect();
+    let noop = LoadResult::sum(noop_runs)?;
+    let status = LoadResult::sum(status_runs)?;
 
     let rate = status.throughput() / 2.0;
     eprintln!("open loop: GetKeyResultStatus at {rate:.0} req/s (half the measured maximum)");
@@ -281,11 +338,14 @@ async fn phases(stack: &Stack, options: &Options) -> anyhow::Result<Results> {
         settings: report::Settings {
             concurrency: options.concurrency,
             connections: options.connections,
+            rounds: options.rounds,
             phase,
         },
         seeded,
+        machine,
         noop,
         status,
+        round_ratios,
         open,
         open_noop,
         watch,

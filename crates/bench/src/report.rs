@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::{
     load::{LoadResult, OpenLoopResult, Phase, micros_to_ms},
+    machine::{NAP, Steadiness},
     seed::Seeded,
     watch::{WatchResult, mib},
 };
@@ -26,6 +27,8 @@ const BYTES_PER_STREAM_TARGET: f64 = 10_000.0;
 pub(crate) struct Settings {
     pub(crate) concurrency: usize,
     pub(crate) connections: usize,
+    /// Rounds the closed loops alternate in, sharing `phase.duration`.
+    pub(crate) rounds: usize,
     pub(crate) phase: Phase,
 }
 
@@ -34,8 +37,13 @@ pub(crate) struct Settings {
 pub(crate) struct Results {
     pub(crate) settings: Settings,
     pub(crate) seeded: Seeded,
+    /// How steadily the machine ran a thread before the load runs.
+    pub(crate) machine: Steadiness,
+    /// The closed loops' rounds added up.
     pub(crate) noop: LoadResult,
     pub(crate) status: LoadResult,
+    /// The throughput ratio of each round.
+    pub(crate) round_ratios: Vec<f64>,
     pub(crate) open: OpenLoopResult,
     /// Noop at the open loop's rate: what the stack alone gives there.
     pub(crate) open_noop: OpenLoopResult,
@@ -92,8 +100,10 @@ pub(crate) fn table(results: &Results, run_time: Duration) -> String {
     let Results {
         settings,
         seeded,
+        machine,
         noop,
         status,
+        round_ratios,
         open,
         open_noop,
         watch,
@@ -133,6 +143,29 @@ pub(crate) fn table(results: &Results, run_time: Duration) -> String {
             format!("{:.1} s", seeded.elapsed.as_secs_f64()),
         ),
         row(
+            "machine at rest: thread stops over 1 ms / stopped",
+            format!(
+                "{:.1} per s / {:.2} %",
+                machine.stalls_over_1ms_per_second(),
+                machine.stopped_share() * 100.0
+            ),
+        ),
+        row(
+            "machine at rest: longest stop",
+            format!("{:.1} ms", micros_to_ms(machine.stalls.max())),
+        ),
+        row(
+            format!(
+                "machine at rest: {} µs sleep overshoot p50 / p99",
+                NAP.as_micros()
+            ),
+            format!(
+                "{:.3} / {:.3} ms",
+                micros_to_ms(machine.nap_overshoot.value_at_quantile(0.5)),
+                micros_to_ms(machine.nap_overshoot.value_at_quantile(0.99))
+            ),
+        ),
+        row(
             format!("Noop ({load_setup}): throughput"),
             format!("{:.0} req/s", noop.throughput()),
         ),
@@ -152,6 +185,14 @@ pub(crate) fn table(results: &Results, run_time: Duration) -> String {
             format!("{:.2}", results.ratio()),
             ">= 0.80",
             results.ratio() >= RATIO_TARGET,
+        ),
+        row(
+            "throughput ratio by round",
+            round_ratios
+                .iter()
+                .map(|ratio| format!("{ratio:.2}"))
+                .collect::<Vec<_>>()
+                .join(" "),
         ),
         row(
             "open loop: planned / achieved rate",
@@ -299,8 +340,10 @@ fn notes(results: &Results) -> Vec<String> {
     let Settings {
         concurrency,
         connections,
+        rounds,
         phase,
     } = &results.settings;
+    let machine = &results.machine;
     let watch = &results.watch;
     vec![
         format!(
@@ -309,10 +352,26 @@ fn notes(results: &Results) -> Vec<String> {
             cores()
         ),
         format!(
-            "Closed loop: {concurrency} calls in flight over {connections} HTTP/2 connections, \
-             {:?} warm-up, then {:?} measured. Noop is served by a separate process with the \
-             services' server setup (devokr_platform::server::serve).",
-            phase.warmup, phase.duration
+            "Closed loop: {concurrency} calls in flight over {connections} HTTP/2 connections; \
+             Noop and GetKeyResultStatus alternate in {rounds} rounds each (ABBA order, so a \
+             drift of the machine's speed weighs on both alike), each round {:?} warm-up then \
+             {:?} measured. Noop is served by a separate process with the services' server \
+             setup (devokr_platform::server::serve).",
+            phase.warmup,
+            phase.duration / u32::try_from(*rounds).unwrap_or(u32::MAX)
+        ),
+        format!(
+            "Machine at rest, before the load runs: a thread spinning on each of the {} cores \
+             for {:?} was stopped {:.1} times a second for over 1 ms (the host taking the \
+             virtual core away), and a thread sleeping {} µs woke over 1 ms late in {:.1} % of \
+             its naps. A call in flight during such a stop waits for it, so no server can give \
+             a p99 under these stops on this machine; the open loop's Noop control shows what \
+             they cost at the load's rate.",
+            machine.threads,
+            machine.spun,
+            machine.stalls_over_1ms_per_second(),
+            NAP.as_micros(),
+            100.0 * machine.naps_over_1ms_late()
         ),
         format!(
             "Open loop: calls at fixed planned instants by at most {concurrency} senders; \
@@ -354,8 +413,10 @@ pub(crate) fn json(results: &Results, run_time: Duration) -> Value {
     let Results {
         settings,
         seeded,
+        machine,
         noop,
         status,
+        round_ratios,
         open,
         open_noop,
         watch,
@@ -381,10 +442,25 @@ pub(crate) fn json(results: &Results, run_time: Duration) -> Value {
         })
     };
     json!({
-        "machine": { "cores": cores(), "shared_by_client_servers_and_database": true },
+        "machine": {
+            "cores": cores(),
+            "shared_by_client_servers_and_database": true,
+            "at_rest": {
+                "spinning_threads": machine.threads,
+                "spin_s": machine.spun.as_secs_f64(),
+                "stops_over_1ms_per_s": machine.stalls_over_1ms_per_second(),
+                "stopped_share": machine.stopped_share(),
+                "longest_stop_ms": micros_to_ms(machine.stalls.max()),
+                "nap_us": NAP.as_micros(),
+                "nap_overshoot_p50_ms": micros_to_ms(machine.nap_overshoot.value_at_quantile(0.5)),
+                "nap_overshoot_p99_ms": micros_to_ms(machine.nap_overshoot.value_at_quantile(0.99)),
+                "naps_over_1ms_late_share": machine.naps_over_1ms_late(),
+            },
+        },
         "settings": {
             "concurrency": settings.concurrency,
             "connections": settings.connections,
+            "rounds": settings.rounds,
             "warmup_s": settings.phase.warmup.as_secs_f64(),
             "duration_s": settings.phase.duration.as_secs_f64(),
         },
@@ -398,6 +474,7 @@ pub(crate) fn json(results: &Results, run_time: Duration) -> Value {
         "get_key_result_status": load(status),
         "ratio": {
             "value": results.ratio(),
+            "by_round": round_ratios,
             "target_min": RATIO_TARGET,
             "met": results.ratio() >= RATIO_TARGET,
         },

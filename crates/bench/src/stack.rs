@@ -254,6 +254,14 @@ pub(crate) struct CpuUse {
     pub(crate) machine: Duration,
 }
 
+impl std::ops::AddAssign for CpuUse {
+    fn add_assign(&mut self, other: Self) {
+        self.server += other.server;
+        self.client += other.client;
+        self.machine += other.machine;
+    }
+}
+
 impl CpuUse {
     /// By everything else: PostgreSQL, the idle servers, and other work on the machine that
     /// perturbs the run.
