@@ -29,7 +29,7 @@ use devokr_platform::{server::ServerArgs, telemetry::TelemetryArgs};
 use devokr_proto::{bench::v1::NoopRequest, objectives::v1::GetKeyResultStatusRequest};
 
 use crate::{
-    load::{LoadResult, Phase, connect},
+    load::{Encoded, LoadResult, Phase, connect},
     report::Results,
     stack::Stack,
 };
@@ -226,12 +226,13 @@ async fn phases(stack: &Stack, options: &Options) -> anyhow::Result<Results> {
     // The same client for both servers: the same channels setup, the same sender code.
     let noop_channels = connect(&stack.noop.url, options.connections).await?;
     let status_channels = connect(&stack.objectives.url, options.connections).await?;
-    let noop_requests: Arc<[NoopRequest]> = Arc::new([NoopRequest {}]);
-    let status_requests: Arc<[GetKeyResultStatusRequest]> = seeded
+    let noop_requests: Arc<[Encoded]> = Arc::new([Encoded::of(&NoopRequest {})]);
+    let status_requests: Vec<GetKeyResultStatusRequest> = seeded
         .key_results
         .iter()
         .map(|name| load::status_request(name))
         .collect();
+    let encoded_status_requests: Arc<[Encoded]> = status_requests.iter().map(Encoded::of).collect();
     let noop_senders = || {
         load::spread(&noop_channels, options.concurrency, |channel, index| {
             load::Unary::new(channel, NOOP, Arc::clone(&noop_requests), index as u64)
@@ -242,7 +243,7 @@ async fn phases(stack: &Stack, options: &Options) -> anyhow::Result<Results> {
             load::Unary::new(
                 channel,
                 GET_STATUS,
-                Arc::clone(&status_requests),
+                Arc::clone(&encoded_status_requests),
                 index as u64,
             )
         })
