@@ -105,6 +105,10 @@ pub struct Cycle {
     start_date: NaiveDate,
     end_date: NaiveDate,
     time_zone: Tz,
+    // The bounds as instants, found once: every judging of a key result's health needs them,
+    // and finding a day's start in a zone is a look-up in its transitions.
+    start_time: DateTime<Utc>,
+    end_time: DateTime<Utc>,
 }
 
 impl Cycle {
@@ -126,10 +130,15 @@ impl Cycle {
                 end_date,
             });
         }
+        let day_after_end = end_date
+            .checked_add_days(Days::new(1))
+            .ok_or(CycleError::DateOutOfRange { date: end_date })?;
         Ok(Self {
             start_date,
             end_date,
             time_zone,
+            start_time: start_of_day(start_date, time_zone),
+            end_time: start_of_day(day_after_end, time_zone),
         })
     }
 
@@ -150,16 +159,12 @@ impl Cycle {
 
     /// The first instant of the cycle (inclusive).
     pub fn start_time(&self) -> DateTime<Utc> {
-        start_of_day(self.start_date, self.time_zone)
+        self.start_time
     }
 
     /// The first instant after the cycle (exclusive): the start of the day after `end_date`.
     pub fn end_time(&self) -> DateTime<Utc> {
-        let day_after = self
-            .end_date
-            .checked_add_days(Days::new(1))
-            .expect("end_date is at most 9999-12-31 (checked in Cycle::new)");
-        start_of_day(day_after, self.time_zone)
+        self.end_time
     }
 
     /// Whether `at` is in `[start_time, end_time)`.
