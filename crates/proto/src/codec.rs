@@ -20,6 +20,11 @@ pub const ENCODE_BUFFER_BYTES: usize = 1024;
 /// (tonic's default).
 const YIELD_THRESHOLD_BYTES: usize = 32 * 1024;
 
+/// The encode buffers of every DevOKR call, also of a hand-written encoder.
+pub fn buffer_settings() -> BufferSettings {
+    BufferSettings::new(ENCODE_BUFFER_BYTES, YIELD_THRESHOLD_BYTES)
+}
+
 /// prost encoding with a small first encode buffer; named by the generated code.
 #[derive(Debug, Clone, Copy)]
 pub struct SmallBufferCodec<T, U> {
@@ -45,10 +50,7 @@ where
     type Decoder = ProstDecoder<U>;
 
     fn encoder(&mut self) -> Self::Encoder {
-        ProstCodec::<T, U>::raw_encoder(BufferSettings::new(
-            ENCODE_BUFFER_BYTES,
-            YIELD_THRESHOLD_BYTES,
-        ))
+        ProstCodec::<T, U>::raw_encoder(buffer_settings())
     }
 
     fn decoder(&mut self) -> Self::Decoder {

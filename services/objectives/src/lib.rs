@@ -12,7 +12,6 @@ pub mod store;
 
 use clap::Parser;
 use devokr_platform::server::{CommonArgs, ServiceConfig};
-use devokr_proto::objectives::v1::objectives_service_server::ObjectivesServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -93,9 +92,7 @@ pub async fn run(
                 feed,
             );
             app::spawn_background(&app, &background, migrated, rejudge_interval);
-            Ok(tonic::service::Routes::new(ObjectivesServiceServer::new(
-                grpc::ObjectivesGrpc::new(app, background),
-            )))
+            Ok(grpc::ObjectivesGrpc::new(app, background).routes())
         },
     )
     .await

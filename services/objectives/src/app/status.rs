@@ -20,7 +20,7 @@ use devokr_domain::{
     names::{CycleName, KeyResultName},
     progress::Progress,
 };
-use devokr_proto::objectives::v1 as pb;
+use prost::bytes::Bytes;
 use rust_decimal::Decimal;
 use tokio::sync::watch;
 
@@ -42,9 +42,10 @@ pub struct KeyResultState {
     /// What everything known now gives, whatever the instant of judging: computed once, as
     /// reads of the current status are what other services do all the time.
     current: Evaluation,
-    /// The wire form of the current status at some instant, made by the gRPC layer on the
-    /// first read: a read then fills in only what depends on the instant judged.
-    pub current_wire: Derived<pb::KeyResultStatus>,
+    /// The encoded wire form of what the current status is at every instant, made by the
+    /// gRPC layer on the first read: a read then encodes only what depends on the instant
+    /// judged. (Cloning the bytes shares them.)
+    pub current_wire: Derived<Bytes>,
 }
 
 /// Progress of a key result from the check-ins that count, before judging it at an instant.

@@ -24,6 +24,7 @@ use devokr_proto::{
         FieldViolation, date, decimal, instant, optional_decimal, optional_instant, timestamp,
     },
     objectives::v1 as pb,
+    prost::{Message, bytes::Bytes},
 };
 
 use crate::app::{
@@ -967,14 +968,10 @@ pub(super) fn key_result_status(status: KeyResultStatus) -> pb::KeyResultStatus 
     }
 }
 
-/// The wire form of `status`, a current status (judged with every check-in known), from
-/// `current`, the wire form of the same state's current status at another instant: only the
-/// assessment and the instant depend on the instant judged.
-pub(super) fn current_key_result_status(
-    current: &pb::KeyResultStatus,
-    assessment: Assessment,
-    evaluation_time: DateTime<Utc>,
-) -> pb::KeyResultStatus {
+/// The encoded wire form of the parts of a current status (judged with every check-in
+/// known) that are the same at every instant judged: everything but [`judged_status`]'s
+/// fields, which are left unset.
+pub(super) fn unchanging_status(status: KeyResultStatus) -> Bytes {
     let pb::KeyResultStatus {
         key_result,
         value,
@@ -989,30 +986,44 @@ pub(super) fn current_key_result_status(
         objective,
         cycle,
         kind,
-        // Made afresh below: they depend on the instant judged.
+        // They depend on the instant judged.
         expected_progress: _,
         health: _,
         explanation: _,
         evaluation_time: _,
-    } = current;
+    } = key_result_status(status);
     pb::KeyResultStatus {
-        key_result: key_result.clone(),
-        value: value.clone(),
-        baseline: baseline.clone(),
-        target: target.clone(),
-        unit: *unit,
-        progress: progress.clone(),
+        key_result,
+        value,
+        baseline,
+        target,
+        unit,
+        progress,
+        confidence,
+        last_value_time,
+        data_problem,
+        version,
+        objective,
+        cycle,
+        kind,
+        ..Default::default()
+    }
+    .encode_to_vec()
+    .into()
+}
+
+/// The fields of a current status that depend on the instant judged, every other field
+/// unset: sent after [`unchanging_status`]'s bytes, they complete the status.
+pub(super) fn judged_status(
+    assessment: Assessment,
+    evaluation_time: DateTime<Utc>,
+) -> pb::KeyResultStatus {
+    pb::KeyResultStatus {
         expected_progress: Some(assessment.expected_progress.into()),
         health: health(assessment.health).into(),
         explanation: assessment.explanation,
         evaluation_time: Some(timestamp(evaluation_time)),
-        confidence: confidence.clone(),
-        last_value_time: *last_value_time,
-        data_problem: data_problem.clone(),
-        version: *version,
-        objective: objective.clone(),
-        cycle: cycle.clone(),
-        kind: *kind,
+        ..Default::default()
     }
 }
 

@@ -2,16 +2,24 @@
 //! use case, convert the result. Errors become statuses through `ServiceError`'s one mapping.
 
 mod convert;
+mod status_route;
 mod watch;
+
+use std::sync::Arc;
 
 use devokr_domain::names::{CycleName, KeyResultName, ObjectiveName, TenantName};
 use devokr_platform::{ServiceError, paging::PageRequest};
 use devokr_proto::{
     convert::optional_instant,
-    objectives::v1::{self as pb, objectives_service_server::ObjectivesService},
+    objectives::v1::{
+        self as pb,
+        objectives_service_server::{ObjectivesService, ObjectivesServiceServer},
+    },
 };
 use tokio_util::sync::CancellationToken;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, service::Routes};
+
+use self::status_route::WireStatus;
 
 use crate::app::{Actor, HistoryBucket, ObjectivesApp};
 
@@ -34,6 +42,49 @@ impl ObjectivesGrpc {
             app,
             shutdown,
         }
+    }
+
+    /// Every route of the service: `GetKeyResultStatus` through [`status_route`], in front
+    /// of the generated server, which serves the other methods.
+    pub fn routes(self) -> Routes {
+        let handlers = Arc::new(self);
+        let generated = Routes::new(ObjectivesServiceServer::from_arc(Arc::clone(&handlers)));
+        Routes::from(
+            generated
+                .into_axum_router()
+                .route_service(status_route::PATH, status_route::StatusRoute(handlers)),
+        )
+    }
+
+    /// `GetKeyResultStatus`: the current status with only its assessment made afresh, or a
+    /// status as of a read time made whole.
+    #[tracing::instrument(skip_all, fields(rpc = "GetKeyResultStatus", name = %request.get_ref().name))]
+    async fn key_result_status(
+        &self,
+        request: Request<pb::GetKeyResultStatusRequest>,
+    ) -> Result<Response<WireStatus>, Status> {
+        let request = request.into_inner();
+        let at = optional_instant("evaluation_time", request.evaluation_time.as_ref())
+            .map_err(ServiceError::from)?;
+        let read_time = optional_instant("read_time", request.read_time.as_ref())
+            .map_err(ServiceError::from)?;
+        // The most frequent call of all: the name is looked up as it came, not parsed.
+        let state = self.app.state_named("name", &request.name).await?;
+        let pace = self.app.pace_of(&state.key_result.name.tenant).await?;
+        let at = at.unwrap_or_else(chrono::Utc::now);
+        let status = match read_time {
+            None => WireStatus::Current {
+                unchanging: state
+                    .current_wire
+                    .get_or_init(|| convert::unchanging_status(state.status(at, None, &pace)))
+                    .clone(),
+                judged: convert::judged_status(state.current_assessment(at, &pace), at),
+            },
+            Some(_) => WireStatus::Whole(convert::key_result_status(
+                state.status(at, read_time, &pace),
+            )),
+        };
+        Ok(Response::new(status))
     }
 }
 
@@ -395,35 +446,6 @@ impl ObjectivesService for ObjectivesGrpc {
             key_results: page.items.into_iter().map(convert::key_result).collect(),
             next_page_token: page.next_page_token,
         }))
-    }
-
-    #[tracing::instrument(skip_all, fields(rpc = "GetKeyResultStatus", name = %request.get_ref().name))]
-    async fn get_key_result_status(
-        &self,
-        request: Request<pb::GetKeyResultStatusRequest>,
-    ) -> Result<Response<pb::KeyResultStatus>, Status> {
-        let request = request.into_inner();
-        let at = optional_instant("evaluation_time", request.evaluation_time.as_ref())
-            .map_err(ServiceError::from)?;
-        let read_time = optional_instant("read_time", request.read_time.as_ref())
-            .map_err(ServiceError::from)?;
-        // The most frequent call of all: the name is looked up as it came, not parsed.
-        let state = self.app.state_named("name", &request.name).await?;
-        let pace = self.app.pace_of(&state.key_result.name.tenant).await?;
-        let at = at.unwrap_or_else(chrono::Utc::now);
-        let status = match read_time {
-            // Names, values and progress turn into text once per change, not once per read,
-            // and only the assessment is made afresh.
-            None => convert::current_key_result_status(
-                state
-                    .current_wire
-                    .get_or_init(|| convert::key_result_status(state.status(at, None, &pace))),
-                state.current_assessment(at, &pace),
-                at,
-            ),
-            Some(_) => convert::key_result_status(state.status(at, read_time, &pace)),
-        };
-        Ok(Response::new(status))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "UpdateObjective"))]
