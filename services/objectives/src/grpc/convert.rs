@@ -972,41 +972,12 @@ pub(super) fn key_result_status(status: KeyResultStatus) -> pb::KeyResultStatus 
 /// known) that are the same at every instant judged: everything but [`judged_status`]'s
 /// fields, which are left unset.
 pub(super) fn unchanging_status(status: KeyResultStatus) -> Bytes {
-    let pb::KeyResultStatus {
-        key_result,
-        value,
-        baseline,
-        target,
-        unit,
-        progress,
-        confidence,
-        last_value_time,
-        data_problem,
-        version,
-        objective,
-        cycle,
-        kind,
-        // They depend on the instant judged.
-        expected_progress: _,
-        health: _,
-        explanation: _,
-        evaluation_time: _,
-    } = key_result_status(status);
     pb::KeyResultStatus {
-        key_result,
-        value,
-        baseline,
-        target,
-        unit,
-        progress,
-        confidence,
-        last_value_time,
-        data_problem,
-        version,
-        objective,
-        cycle,
-        kind,
-        ..Default::default()
+        expected_progress: None,
+        health: pb::Health::Unspecified.into(),
+        explanation: String::new(),
+        evaluation_time: None,
+        ..key_result_status(status)
     }
     .encode_to_vec()
     .into()
