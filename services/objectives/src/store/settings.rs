@@ -148,14 +148,21 @@ impl ObjectivesStore {
         &self,
         tenant: Option<&TenantName>,
     ) -> ServiceResult<Vec<PublishedHealth>> {
+        // The objective and its cycle are a semi-join on the objective's key: as a plain
+        // join, the planner may look key results up by the tenant alone (the cycle's tenant
+        // equals theirs) while the tables have no statistics yet, as after a bulk import,
+        // and read every key result once per objective: 1.1 s instead of 11 ms at 5,000.
         sqlx::query(
             "select k.tenant, k.objective_id, k.key_result_id, k.status_version, k.status_time,
                     k.published_health
              from objectives.key_result k
-             join objectives.objective o using (tenant, objective_id)
-             join objectives.cycle c on c.tenant = o.tenant and c.cycle_id = o.cycle_id
-             where k.delete_time is null and o.delete_time is null and c.state <> 'closed'
+             where k.delete_time is null
                and ($1::text is null or k.tenant = $1)
+               and exists (
+                 select from objectives.objective o
+                 join objectives.cycle c on c.tenant = o.tenant and c.cycle_id = o.cycle_id
+                 where o.tenant = k.tenant and o.objective_id = k.objective_id
+                   and o.delete_time is null and c.state <> 'closed')
              order by k.tenant, k.seq",
         )
         .bind(tenant.map(|tenant| tenant.tenant.as_str()))
