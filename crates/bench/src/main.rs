@@ -38,6 +38,9 @@ use crate::{
 const NOOP: &str = "/devokr.bench.v1.NoopService/Noop";
 /// The method under test.
 const GET_STATUS: &str = "/devokr.objectives.v1.ObjectivesService/GetKeyResultStatus";
+/// The warm-up of each closed-loop round after the first: the connections and the server
+/// are warm by then, and 64 senders are all calling within a few milliseconds.
+const ROUND_WARMUP: Duration = Duration::from_millis(250);
 /// How long a thread spins on each core to find how often the machine stops it.
 const MACHINE_SPIN: Duration = Duration::from_secs(2);
 /// How long a thread sleeps and wakes to find how late the machine wakes it.
@@ -85,8 +88,9 @@ struct Options {
     /// Unmeasured seconds before each load run (and each round).
     #[arg(long, default_value_t = 1)]
     warmup_secs: u64,
-    /// Rounds the closed loops of Noop and GetKeyResultStatus alternate in.
-    #[arg(long, default_value_t = 4)]
+    /// Rounds the closed loops of Noop and GetKeyResultStatus alternate in: many short ones
+    /// spread the machine's changes of speed evenly over both.
+    #[arg(long, default_value_t = 8)]
     rounds: usize,
     /// Objectives to seed.
     #[arg(long, default_value_t = 1_000)]
@@ -265,14 +269,12 @@ async fn phases(stack: &Stack, options: &Options) -> anyhow::Result<Results> {
     load::warm_status_index(&status_channels, &status_requests, options.concurrency).await?;
     // Rounds in ABBA order: a drift of the machine's speed during the run (a busy neighbour
     // on the host) weighs on both methods alike.
-    let round = Phase {
-        warmup: phase.warmup,
-        duration: phase.duration / u32::try_from(options.rounds)?,
-    };
+    let round_length = phase.duration / u32::try_from(options.rounds)?;
     eprintln!(
         "closed loop: Noop and GetKeyResultStatus (key results chosen uniformly at random), \
-         {} in flight over {} connections, in {} rounds of each, {:?} warm-up then {:?}",
-        options.concurrency, options.connections, options.rounds, round.warmup, round.duration
+         {} in flight over {} connections, in {} rounds of each, {:?} measured after a warm-up \
+         of {:?} in the first round and {ROUND_WARMUP:?} in the others",
+        options.concurrency, options.connections, options.rounds, round_length, phase.warmup
     );
     let (mut noop_runs, mut status_runs) = (Vec::new(), Vec::new());
     for index in 0..options.rounds {
@@ -280,6 +282,14 @@ async fn phases(stack: &Stack, options: &Options) -> anyhow::Result<Results> {
             [true, false]
         } else {
             [false, true]
+        };
+        let round = Phase {
+            warmup: if index == 0 {
+                phase.warmup
+            } else {
+                ROUND_WARMUP
+            },
+            duration: round_length,
         };
         for noop_turn in order {
             let run = if noop_turn {
@@ -340,6 +350,7 @@ async fn phases(stack: &Stack, options: &Options) -> anyhow::Result<Results> {
             concurrency: options.concurrency,
             connections: options.connections,
             rounds: options.rounds,
+            round_warmup: ROUND_WARMUP,
             phase,
         },
         seeded,

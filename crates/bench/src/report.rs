@@ -29,6 +29,8 @@ pub(crate) struct Settings {
     pub(crate) connections: usize,
     /// Rounds the closed loops alternate in, sharing `phase.duration`.
     pub(crate) rounds: usize,
+    /// The warm-up of every round but the first, which has `phase.warmup`.
+    pub(crate) round_warmup: Duration,
     pub(crate) phase: Phase,
 }
 
@@ -341,6 +343,7 @@ fn notes(results: &Results) -> Vec<String> {
         concurrency,
         connections,
         rounds,
+        round_warmup,
         phase,
     } = &results.settings;
     let machine = &results.machine;
@@ -354,11 +357,12 @@ fn notes(results: &Results) -> Vec<String> {
         format!(
             "Closed loop: {concurrency} calls in flight over {connections} HTTP/2 connections; \
              Noop and GetKeyResultStatus alternate in {rounds} rounds each (ABBA order, so a \
-             drift of the machine's speed weighs on both alike), each round {:?} warm-up then \
-             {:?} measured. Noop is served by a separate process with the services' server \
-             setup (devokr_platform::server::serve).",
+             drift of the machine's speed weighs on both alike), each round {:?} measured \
+             after a warm-up ({:?} in the first round of each, {round_warmup:?} in the others). \
+             Noop is served by a separate process with the services' server setup \
+             (devokr_platform::server::serve).",
+            phase.duration / u32::try_from(*rounds).unwrap_or(u32::MAX),
             phase.warmup,
-            phase.duration / u32::try_from(*rounds).unwrap_or(u32::MAX)
         ),
         format!(
             "Machine at rest, before the load runs: a thread spinning on each of the {} cores \
@@ -461,6 +465,7 @@ pub(crate) fn json(results: &Results, run_time: Duration) -> Value {
             "concurrency": settings.concurrency,
             "connections": settings.connections,
             "rounds": settings.rounds,
+            "round_warmup_s": settings.round_warmup.as_secs_f64(),
             "warmup_s": settings.phase.warmup.as_secs_f64(),
             "duration_s": settings.phase.duration.as_secs_f64(),
         },
