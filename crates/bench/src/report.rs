@@ -66,6 +66,19 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
+/// The lowest, median and highest of `values`.
+fn spread(values: &[f64]) -> String {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match (sorted.first(), sorted.last()) {
+        (Some(lowest), Some(highest)) => format!(
+            "{lowest:.2} / {:.2} / {highest:.2}",
+            (sorted[(sorted.len() - 1) / 2] + sorted[sorted.len() / 2]) / 2.0
+        ),
+        _ => "none".to_owned(),
+    }
+}
+
 /// One line of the table.
 struct Row {
     figure: String,
@@ -189,12 +202,8 @@ pub(crate) fn table(results: &Results, run_time: Duration) -> String {
             results.ratio() >= RATIO_TARGET,
         ),
         row(
-            "throughput ratio by round",
-            round_ratios
-                .iter()
-                .map(|ratio| format!("{ratio:.2}"))
-                .collect::<Vec<_>>()
-                .join(" "),
+            "throughput ratio by round: lowest / median / highest",
+            spread(round_ratios),
         ),
         row(
             "open loop: planned / achieved rate",
