@@ -517,6 +517,7 @@ pub fn assess(inputs: &HealthInputs<'_>, bands: &PaceBands) -> Assessment {
         confidence,
     } = *inputs;
     let expected = curve.expected(cycle, at);
+    let (day_of_cycle, total_days) = cycle.day_of_cycle(at);
     // A value measured after `at` (clock skew) counts as just measured.
     let age = last_value_at.map(|measured| (at - measured).max(TimeDelta::zero()));
     let overdue = match (age, freshness) {
@@ -559,7 +560,9 @@ pub fn assess(inputs: &HealthInputs<'_>, bands: &PaceBands) -> Assessment {
                 show(progress.raw)
             ),
         ),
-        (Reading::Value(progress), None) => assess_pace(progress, expected, cycle, at, bands),
+        (Reading::Value(progress), None) => {
+            assess_pace(progress, expected, (day_of_cycle, total_days), bands)
+        }
     };
     let age_is_the_reason = overdue.is_some() && !matches!(reading, Reading::Unavailable(_));
     // A value measured after the instant judged (a past instant, judged with today's data)
@@ -574,7 +577,6 @@ pub fn assess(inputs: &HealthInputs<'_>, bands: &PaceBands) -> Assessment {
     if let Some(confidence) = confidence {
         explanation.push_str(&format!("; confidence {}", show(confidence.value())));
     }
-    let (day_of_cycle, total_days) = cycle.day_of_cycle(at);
     Assessment {
         health,
         expected_progress: expected,
@@ -614,11 +616,11 @@ pub fn assess_key_result(
     )
 }
 
+/// Health from the pace: `progress` against `expected` on `(day, total_days)` of the cycle.
 fn assess_pace(
     progress: &Progress,
     expected: Decimal,
-    cycle: &Cycle,
-    at: DateTime<Utc>,
+    (day, total_days): (u32, u32),
     bands: &PaceBands,
 ) -> (Health, String) {
     let on_track_from = expected * bands.on_track_ratio;
@@ -630,7 +632,6 @@ fn assess_pace(
     } else {
         Health::OffTrack
     };
-    let (day, total_days) = cycle.day_of_cycle(at);
     let mut explanation = format!(
         "progress {} against {} expected at day {day} of {total_days}",
         show(progress.clamped),
