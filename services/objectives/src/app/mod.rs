@@ -293,9 +293,13 @@ impl ObjectivesApp {
             }
         };
         if changed {
-            self.changed(&bound.name).await?;
+            self.changed(&bound.name).await
+        } else {
+            // Another refresh of the key result (on a metric's change event, say, while this
+            // one runs at its creation) may have recorded the same reading a moment ago and
+            // not reloaded it yet; reloading shows this call's caller what is committed.
+            self.reload(&bound.name).await.map(drop)
         }
-        Ok(())
     }
 
     /// After this replica changed a key result's value or definition: [`Self::loaded`], then
