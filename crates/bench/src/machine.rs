@@ -34,24 +34,28 @@ pub(crate) struct Steadiness {
 impl Steadiness {
     /// Stops longer than 1 ms, per second of one thread's running.
     pub(crate) fn stalls_over_1ms_per_second(&self) -> f64 {
-        let over = self
-            .stalls
-            .count_between(1_001, self.stalls.max().max(1_001));
-        over as f64 / (self.spun.as_secs_f64() * self.threads as f64)
+        over_1ms(&self.stalls) as f64 / self.thread_seconds()
     }
 
     /// The share of naps the sleeping thread woke from over 1 ms late.
     pub(crate) fn naps_over_1ms_late(&self) -> f64 {
-        let late = self
-            .nap_overshoot
-            .count_between(1_001, self.nap_overshoot.max().max(1_001));
-        late as f64 / self.nap_overshoot.len().max(1) as f64
+        over_1ms(&self.nap_overshoot) as f64 / self.nap_overshoot.len().max(1) as f64
     }
 
     /// The share of its time a spinning thread was stopped.
     pub(crate) fn stopped_share(&self) -> f64 {
-        self.stopped.as_secs_f64() / (self.spun.as_secs_f64() * self.threads as f64)
+        self.stopped.as_secs_f64() / self.thread_seconds()
     }
+
+    /// The spinning threads' running time added up, in seconds.
+    fn thread_seconds(&self) -> f64 {
+        self.spun.as_secs_f64() * self.threads as f64
+    }
+}
+
+/// Values in `histogram` (microseconds) over 1 ms.
+fn over_1ms(histogram: &Histogram<u64>) -> u64 {
+    histogram.count_between(1_001, histogram.max().max(1_001))
 }
 
 /// Spins one thread per core for `spin`, then sleeps [`NAP`] after [`NAP`] for `nap`,
