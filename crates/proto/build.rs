@@ -33,6 +33,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .generate_default_stubs(true)
         // Small encode buffers: a long-lived watch stream holds one for its whole life.
         .codec_path("crate::codec::SmallBufferCodec")
-        .compile_fds(descriptors)?;
+        .compile_fds_with_config(descriptors, type_names())?;
     Ok(())
+}
+
+/// Every message knows its full protobuf name (`prost::Name`), which stays put when Rust
+/// code moves: request digests include it, so two kinds of request never share one.
+fn type_names() -> tonic_prost_build::Config {
+    let mut config = tonic_prost_build::Config::new();
+    config.enable_type_names();
+    config
 }

@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use clap::Args;
 use sqlx::{
-    ConnectOptions, PgPool,
+    AssertSqlSafe, ConnectOptions, PgPool,
     migrate::Migrator,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::error::ServiceError;
+use crate::{error::ServiceError, request::RequestId};
 
 /// Database settings shared by every service.
 #[derive(Debug, Clone, Args)]
@@ -107,5 +107,26 @@ pub fn classify_insert(
             }
         }
         _ => classify(error),
+    }
+}
+
+/// Fails when the id of `request` was first used in `table` for a different request. The
+/// table has `tenant`, `request_id` and `request_digest` columns; an id not used yet passes.
+pub async fn check_retry(
+    executor: impl sqlx::PgExecutor<'_>,
+    table: &'static str,
+    tenant: &str,
+    request: &RequestId,
+) -> Result<(), ServiceError> {
+    let sql = format!("select request_digest from {table} where tenant = $1 and request_id = $2");
+    let first: Option<Option<Vec<u8>>> = sqlx::query_scalar(AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(request.id)
+        .fetch_optional(executor)
+        .await
+        .map_err(classify)?;
+    match first {
+        Some(first) => request.repeats(first.as_deref()),
+        None => Ok(()),
     }
 }

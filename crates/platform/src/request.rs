@@ -1,6 +1,7 @@
 //! Small helpers for request fields every service reads the same way.
 
 use devokr_proto::convert::FieldViolation;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::ServiceError;
@@ -52,14 +53,56 @@ where
         .map_err(|error: T::Err| FieldViolation::new(field, error.to_string()))
 }
 
-/// Reads an optional AIP-155 `request_id`: empty is `None`, anything else must be a UUID.
-pub fn request_id(value: &str) -> Result<Option<Uuid>, FieldViolation> {
+/// An AIP-155 request id with a digest of the request that carried it. A retry sends the
+/// same request again, so the digest tells a retry from a reuse of the id for another request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestId {
+    pub id: Uuid,
+    /// SHA-256 of the request's type name and protobuf encoding: prost writes fields in tag
+    /// order, so the same request always gives the same digest.
+    pub digest: [u8; 32],
+}
+
+impl RequestId {
+    /// Accepts the request that first used this id (its digest `first`) as the one this call
+    /// repeats; a request recorded without a digest is taken on trust.
+    pub fn repeats(&self, first: Option<&[u8]>) -> Result<(), ServiceError> {
+        match first {
+            Some(first) if first != self.digest.as_slice() => Err(ServiceError::invalid(
+                "request_id",
+                format!(
+                    "request id {} was used before for a different request; \
+                     a new request needs a new request id",
+                    self.id
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn request_digest<M: prost::Name>(request: &M) -> [u8; 32] {
+    let mut digest = Sha256::new();
+    digest.update(M::full_name());
+    digest.update(request.encode_to_vec());
+    digest.finalize().into()
+}
+
+/// Reads the optional AIP-155 `request_id` (`value`) of `request`: empty is `None`, anything
+/// else must be a UUID.
+pub fn request_id(
+    value: &str,
+    request: &impl prost::Name,
+) -> Result<Option<RequestId>, FieldViolation> {
     if value.is_empty() {
         return Ok(None);
     }
-    Uuid::parse_str(value)
-        .map(Some)
-        .map_err(|_| FieldViolation::new("request_id", format!("{value:?} is not a UUID")))
+    let id = Uuid::parse_str(value)
+        .map_err(|_| FieldViolation::new("request_id", format!("{value:?} is not a UUID")))?;
+    Ok(Some(RequestId {
+        id,
+        digest: request_digest(request),
+    }))
 }
 
 /// The id of a new resource: the one the caller chose, or a fresh UUID.
@@ -114,15 +157,58 @@ pub fn required_text(field: &str, value: &str, max_chars: usize) -> Result<Strin
 mod tests {
     use super::*;
 
+    use devokr_proto::objectives::v1::{CreateCycleRequest, CreateObjectiveRequest};
+
+    const ID: &str = "5b0e2a7e-56f0-4d8e-9f0a-2b0c6c1d7e11";
+
+    fn create_cycle(parent: &str) -> CreateCycleRequest {
+        CreateCycleRequest {
+            parent: parent.into(),
+            request_id: ID.into(),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn request_ids_must_be_uuids() {
-        assert_eq!(request_id(""), Ok(None));
-        assert!(
-            request_id("5b0e2a7e-56f0-4d8e-9f0a-2b0c6c1d7e11")
-                .unwrap()
-                .is_some()
+        let request = create_cycle("tenants/acme");
+        assert_eq!(request_id("", &request), Ok(None));
+        let read = request_id(ID, &request).unwrap().unwrap();
+        assert_eq!(read.id.to_string(), ID);
+        assert_eq!(
+            request_id("retry-1", &request).unwrap_err().field,
+            "request_id"
         );
-        assert_eq!(request_id("retry-1").unwrap_err().field, "request_id");
+    }
+
+    #[test]
+    fn a_retry_repeats_its_request_and_a_reuse_does_not() {
+        let first = request_id(ID, &create_cycle("tenants/acme"))
+            .unwrap()
+            .unwrap();
+        let retry = request_id(ID, &create_cycle("tenants/acme"))
+            .unwrap()
+            .unwrap();
+        assert!(retry.repeats(Some(&first.digest)).is_ok());
+        // Recorded before digests were kept: taken on trust.
+        assert!(retry.repeats(None).is_ok());
+        let other = request_id(ID, &create_cycle("tenants/globex"))
+            .unwrap()
+            .unwrap();
+        assert!(other.repeats(Some(&first.digest)).is_err());
+        // These two encode to the same bytes (fields 1 and 4 only), yet are different
+        // requests: the type's name is part of the digest.
+        let objective = CreateObjectiveRequest {
+            parent: "tenants/acme".into(),
+            request_id: ID.into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            prost::Message::encode_to_vec(&objective),
+            prost::Message::encode_to_vec(&create_cycle("tenants/acme"))
+        );
+        let objective = request_id(ID, &objective).unwrap().unwrap();
+        assert!(objective.repeats(Some(&first.digest)).is_err());
     }
 
     #[test]

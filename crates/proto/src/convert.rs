@@ -112,6 +112,11 @@ pub fn timestamp(instant: DateTime<Utc>) -> prost_types::Timestamp {
 /// PostgreSQL cannot store the early ones at all.
 const TIMESTAMP_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
 
+/// Whether `instant` fits in a `google.protobuf.Timestamp`.
+pub fn fits_timestamp(instant: DateTime<Utc>) -> bool {
+    TIMESTAMP_SECONDS.contains(&instant.timestamp())
+}
+
 /// Reads an optional instant field.
 pub fn optional_instant(
     field: &str,

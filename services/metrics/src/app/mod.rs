@@ -11,9 +11,9 @@ use devokr_platform::{
     ServiceError, ServiceResult,
     outbox::{ChangeFeed, Subscription},
     paging::{Page, PageRequest},
+    request::RequestId,
 };
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::store::{MetricsChange, MetricsStore};
 
@@ -105,7 +105,7 @@ pub struct NewMetric {
     pub name: MetricName,
     pub display_name: String,
     pub definition: MetricDefinition,
-    pub request_id: Option<Uuid>,
+    pub request_id: Option<RequestId>,
 }
 
 /// The window and zone a metric is evaluated over.

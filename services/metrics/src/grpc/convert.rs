@@ -160,7 +160,7 @@ pub(super) fn new_metric(request: pb::CreateMetricRequest) -> Result<NewMetric, 
             .map(|()| request.metric_id.clone())
             .map_err(|error| FieldViolation::new("metric_id", error.to_string()))
     });
-    let request_id = violations.check(request::request_id(&request.request_id));
+    let request_id = violations.check(request::request_id(&request.request_id, &request));
     let metric = request.metric.unwrap_or_default();
     let display_name = violations.check(required_text(
         "metric.display_name",

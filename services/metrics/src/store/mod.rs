@@ -7,7 +7,7 @@ use devokr_domain::{
 };
 use devokr_platform::{
     ServiceError, ServiceResult,
-    db::{classify, classify_insert},
+    db::{check_retry, classify, classify_insert},
     outbox,
 };
 use devokr_proto::prost_types;
@@ -138,8 +138,9 @@ impl MetricsStore {
             .map_err(|error| ServiceError::Internal(error.into()))?;
         let mut transaction = self.pool.begin().await.map_err(classify)?;
         let inserted = sqlx::query(
-            "insert into metrics.metric (tenant, metric_id, display_name, definition, request_id)
-             values ($1, $2, $3, $4, $5)
+            "insert into metrics.metric
+                 (tenant, metric_id, display_name, definition, request_id, request_digest)
+             values ($1, $2, $3, $4, $5, $6)
              on conflict (tenant, request_id) do nothing
              returning tenant, metric_id, seq, display_name, definition, version, create_time",
         )
@@ -147,7 +148,8 @@ impl MetricsStore {
         .bind(&new.name.metric)
         .bind(&new.display_name)
         .bind(&definition)
-        .bind(new.request_id)
+        .bind(new.request_id.map(|request| request.id))
+        .bind(new.request_id.map(|request| request.digest.to_vec()))
         .fetch_optional(&mut *transaction)
         .await
         .map_err(|error| classify_insert(error, "metric", &new.name))?;
@@ -164,15 +166,25 @@ impl MetricsStore {
                 record_change(&mut transaction, &new.name.tenant, &change).await?;
                 (row, true)
             }
-            None => (
-                sqlx::query(select_metric!("where tenant = $1 and request_id = $2"))
+            None => {
+                // Only a request id already used keeps a new row out.
+                if let Some(request) = &new.request_id {
+                    check_retry(
+                        &mut *transaction,
+                        "metrics.metric",
+                        &new.name.tenant,
+                        request,
+                    )
+                    .await?;
+                }
+                let row = sqlx::query(select_metric!("where tenant = $1 and request_id = $2"))
                     .bind(&new.name.tenant)
-                    .bind(new.request_id)
+                    .bind(new.request_id.map(|request| request.id))
                     .fetch_one(&mut *transaction)
                     .await
-                    .map_err(classify)?,
-                false,
-            ),
+                    .map_err(classify)?;
+                (row, false)
+            }
         };
         transaction.commit().await.map_err(classify)?;
         Ok((metric_from_row(&row)?, created))

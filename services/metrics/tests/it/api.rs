@@ -156,6 +156,19 @@ async fn request_id_makes_create_idempotent_and_a_taken_id_is_already_exists() {
         ["tenants/acme/metrics/repeat"]
     );
 
+    // The same request id with another request is refused, and creates nothing.
+    let status = client
+        .create_metric(create_request(
+            "acme",
+            "another",
+            activation("purchase", "purchase", 86_400),
+            &request_id,
+        ))
+        .await
+        .expect_err("the request id belongs to another request");
+    assert_invalid(&status, &["request_id"]);
+    assert_eq!(list(&mut client, "acme", 0, "").await.metrics.len(), 1);
+
     // Same metric id, another request: ALREADY_EXISTS, naming the resource.
     let mut other = activation("signup", "activated", 3_600);
     other.display_name = "something else".into();

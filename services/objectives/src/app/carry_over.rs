@@ -17,10 +17,10 @@ impl ObjectivesApp {
         carry: CarryOver,
         actor: &Actor,
     ) -> ServiceResult<Objective> {
-        if let Some(request_id) = carry.request_id
+        if let Some(request) = &carry.request_id
             && let Some(created) = self
                 .store
-                .objective_by_request_id(&carry.name.tenant(), request_id)
+                .objective_by_request_id(&carry.name.tenant(), request)
                 .await?
         {
             return Ok(created);

@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use devokr_domain::{
-    calendar::{CycleState, Granularity, ScoreOverride, bucket_range, current_cycle, today},
+    calendar::{
+        CycleState, Granularity, ScoreError, ScoreOverride, bucket_range, current_cycle, today,
+    },
     cycle::Cycle as CyclePeriod,
     names::{CycleName, KeyResultName, ObjectiveName, TenantName},
     progress::Progress,
@@ -92,6 +94,18 @@ impl ObjectivesApp {
         transition(&cycle, CycleState::Closed)?;
         let key_results = self.store.key_result_names_of_cycle(name).await?;
         for (index, score_override) in overrides.iter().enumerate() {
+            if let Some(first) = overrides[..index]
+                .iter()
+                .position(|earlier| earlier.key_result == score_override.key_result)
+            {
+                return Err(ServiceError::invalid(
+                    format!("overrides[{index}].key_result"),
+                    format!(
+                        "{} has an override already (overrides[{first}]); give each key result one",
+                        score_override.key_result
+                    ),
+                ));
+            }
             if !key_results.contains(&score_override.key_result) {
                 return Err(ServiceError::invalid(
                     format!("overrides[{index}].key_result"),
@@ -113,7 +127,16 @@ impl ObjectivesApp {
                     let chosen = &overrides[index];
                     let valid = ScoreOverride::new(chosen.score, chosen.reason.clone()).map_err(
                         |error| {
-                            ServiceError::invalid(format!("overrides[{index}]"), error.to_string())
+                            let field = match error {
+                                ScoreError::MissingReason => "reason",
+                                ScoreError::OutOfRange { .. }
+                                | ScoreError::TooPrecise { .. }
+                                | ScoreError::BandsOutOfOrder { .. } => "score",
+                            };
+                            ServiceError::invalid(
+                                format!("overrides[{index}].{field}"),
+                                error.to_string(),
+                            )
                         },
                     )?;
                     ClosingScore {

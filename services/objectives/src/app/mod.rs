@@ -126,10 +126,10 @@ impl ObjectivesApp {
     /// service knows.
     pub async fn create_key_result(&self, new: NewKeyResult) -> ServiceResult<KeyResult> {
         // A retry returns the first result even while the metrics service is away.
-        if let Some(request_id) = new.request_id
+        if let Some(request) = &new.request_id
             && let Some(created) = self
                 .store
-                .key_result_by_request_id(&new.name.tenant(), request_id)
+                .key_result_by_request_id(&new.name.tenant(), request)
                 .await?
         {
             return Ok(created);
@@ -322,6 +322,15 @@ impl ObjectivesApp {
     /// Records a check-in after checking it against the key result and its cycle.
     pub async fn create_check_in(&self, new: NewCheckIn, actor: &Actor) -> ServiceResult<CheckIn> {
         let state = self.state(&new.key_result).await?;
+        // A retry is answered with what was recorded, whatever happened since (the cycle
+        // closed, the key result was deleted).
+        if let Some(recorded) = state
+            .check_ins
+            .iter()
+            .find(|check_in| check_in.idempotency_key == new.idempotency_key)
+        {
+            return Ok(recorded.clone());
+        }
         if state.key_result.delete_time.is_some() {
             return Err(deleted("KEY_RESULT_DELETED", "key result", &new.key_result));
         }

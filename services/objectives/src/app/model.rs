@@ -15,7 +15,7 @@ use devokr_domain::{
     rollup::RollupAggregation,
     units::Unit,
 };
-use uuid::Uuid;
+use devokr_platform::request::RequestId;
 
 use super::{Definition, KeyResultSpec};
 
@@ -46,7 +46,7 @@ pub struct NewCycle {
     pub name: CycleName,
     pub display_name: String,
     pub period: CyclePeriod,
-    pub request_id: Option<Uuid>,
+    pub request_id: Option<RequestId>,
 }
 
 /// The level an objective is set at.
@@ -119,7 +119,7 @@ pub struct NewObjective {
     pub description: String,
     pub cycle: CycleName,
     pub alignment: Alignment,
-    pub request_id: Option<Uuid>,
+    pub request_id: Option<RequestId>,
 }
 
 /// A stored key result.
@@ -165,7 +165,7 @@ pub struct NewKeyResult {
     pub spec: KeyResultSpec,
     pub metric: Option<MetricName>,
     pub weight: Decimal,
-    pub request_id: Option<Uuid>,
+    pub request_id: Option<RequestId>,
     pub rollup: Option<Rollup>,
 }
 
@@ -177,7 +177,7 @@ impl NewObjective {
         objective: &Objective,
         name: ObjectiveName,
         cycle: CycleName,
-        request_id: Option<Uuid>,
+        request_id: Option<RequestId>,
     ) -> Self {
         Self {
             name,
@@ -451,7 +451,7 @@ pub struct NewLearning {
     pub text: String,
     pub hypothesis: HypothesisOutcome,
     pub author: String,
-    pub request_id: Option<Uuid>,
+    pub request_id: Option<RequestId>,
 }
 
 /// A score set by a person instead of the bands, with the reason.
@@ -540,5 +540,5 @@ pub struct CarryOver {
     /// The copy's name (the id chosen or generated).
     pub name: ObjectiveName,
     pub cycle: CycleName,
-    pub request_id: Option<Uuid>,
+    pub request_id: Option<RequestId>,
 }

@@ -21,18 +21,20 @@ use devokr_platform::{
 };
 use devokr_proto::{
     convert::{
-        FieldViolation, date, decimal, instant, optional_decimal, optional_instant, timestamp,
+        FieldViolation, date, decimal, fits_timestamp, instant, optional_decimal, optional_instant,
+        timestamp,
     },
     objectives::v1 as pb,
     prost::{Message, bytes::Bytes},
 };
 
 use crate::app::{
-    Actor, Alignment, AuditEvent, CarryOver, CheckIn, CheckInSource, Cycle, HistoryPoint,
-    HypothesisOutcome, KeyResult, KeyResultSpec, KeyResultStatus, KeyResultUpdate, KindChoice,
-    Learning, LearningSubject, NewCheckIn, NewCycle, NewKeyResult, NewLearning, NewObjective,
-    Objective, ObjectiveFilter, ObjectiveLevel, ObjectiveStage, ObjectiveStatus, ObjectiveUpdate,
-    Rollup, ScoreOverrideFor, TenantSettings, TenantSettingsUpdate, settings_tenant,
+    Actor, Alignment, AuditEvent, CarryOver, CheckIn, CheckInSource, Cycle, HistoryBucket,
+    HistoryPoint, HypothesisOutcome, KeyResult, KeyResultSpec, KeyResultStatus, KeyResultUpdate,
+    KindChoice, Learning, LearningSubject, NewCheckIn, NewCycle, NewKeyResult, NewLearning,
+    NewObjective, Objective, ObjectiveFilter, ObjectiveLevel, ObjectiveStage, ObjectiveStatus,
+    ObjectiveUpdate, Rollup, ScoreOverrideFor, TenantSettings, TenantSettingsUpdate,
+    settings_tenant,
 };
 
 /// Longest description accepted.
@@ -59,7 +61,7 @@ pub(super) fn new_cycle(request: pb::CreateCycleRequest) -> Result<NewCycle, Ser
     let mut violations = Violations::default();
     let tenant = violations.check(parse_field::<TenantName>("parent", &request.parent));
     let cycle_id = violations.check(new_id("cycle_id", &request.cycle_id));
-    let request_id = violations.check(request::request_id(&request.request_id));
+    let request_id = violations.check(request::request_id(&request.request_id, &request));
     let cycle = request.cycle.unwrap_or_default();
     let display_name = violations.check(request::required_text(
         "cycle.display_name",
@@ -75,7 +77,28 @@ pub(super) fn new_cycle(request: pb::CreateCycleRequest) -> Result<NewCycle, Ser
     let period = match (start, end, time_zone) {
         (Some(start), Some(end), Some(time_zone)) => violations.check(
             CyclePeriod::new(start, end, time_zone)
-                .map_err(|error| FieldViolation::new("cycle.end_date", error.to_string())),
+                .map_err(|error| FieldViolation::new("cycle.end_date", error.to_string()))
+                .and_then(|period| {
+                    // The cycle's instants go out as Timestamps, so they must fit in one.
+                    let outside = if !fits_timestamp(period.start_time()) {
+                        Some(("cycle.start_date", "starts"))
+                    } else if !fits_timestamp(period.end_time()) {
+                        Some(("cycle.end_date", "ends"))
+                    } else {
+                        None
+                    };
+                    match outside {
+                        Some((field, edge)) => Err(FieldViolation::new(
+                            field,
+                            format!(
+                                "the cycle {edge} outside the instants a timestamp can hold \
+                                 (0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z) in {}",
+                                time_zone.name()
+                            ),
+                        )),
+                        None => Ok(period),
+                    }
+                }),
         ),
         _ => None,
     };
@@ -116,7 +139,7 @@ pub(super) fn new_objective(
     let mut violations = Violations::default();
     let tenant = violations.check(parse_field::<TenantName>("parent", &request.parent));
     let objective_id = violations.check(new_id("objective_id", &request.objective_id));
-    let request_id = violations.check(request::request_id(&request.request_id));
+    let request_id = violations.check(request::request_id(&request.request_id, &request));
     let objective = request.objective.unwrap_or_default();
     let display_name = violations.check(request::required_text(
         "objective.display_name",
@@ -330,7 +353,7 @@ pub(super) fn new_key_result(
     let mut violations = Violations::default();
     let objective = violations.check(parse_field::<ObjectiveName>("parent", &request.parent));
     let key_result_id = violations.check(new_id("key_result_id", &request.key_result_id));
-    let request_id = violations.check(request::request_id(&request.request_id));
+    let request_id = violations.check(request::request_id(&request.request_id, &request));
     let key_result = request.key_result.unwrap_or_default();
     let display_name = violations.check(request::required_text(
         "key_result.display_name",
@@ -1244,12 +1267,12 @@ pub(super) fn learning_subject(field: &str, name: &str) -> Result<LearningSubjec
 }
 
 pub(super) fn new_learning(
-    learning: Option<pb::Learning>,
+    request: pb::CreateLearningRequest,
     subject: &LearningSubject,
-    request_id: &str,
 ) -> Result<NewLearning, ServiceError> {
-    let learning = learning.unwrap_or_default();
     let mut violations = Violations::default();
+    let request_id = violations.check(request::request_id(&request.request_id, &request));
+    let learning = request.learning.unwrap_or_default();
     let text = violations.check(request::required_text(
         "learning.text",
         &learning.text,
@@ -1260,22 +1283,41 @@ pub(super) fn new_learning(
         &learning.author,
         200,
     ));
-    let request_id = violations.check(request::request_id(request_id));
-    let hypothesis = match pb::HypothesisOutcome::try_from(learning.hypothesis) {
-        Ok(pb::HypothesisOutcome::Held) => HypothesisOutcome::Held,
-        Ok(pb::HypothesisOutcome::Rejected) => HypothesisOutcome::Rejected,
-        Ok(pb::HypothesisOutcome::Inconclusive) => HypothesisOutcome::Inconclusive,
-        Ok(pb::HypothesisOutcome::Unspecified) | Err(_) => HypothesisOutcome::Unspecified,
-    };
+    let hypothesis = violations.check(match pb::HypothesisOutcome::try_from(learning.hypothesis) {
+        Ok(pb::HypothesisOutcome::Held) => Ok(HypothesisOutcome::Held),
+        Ok(pb::HypothesisOutcome::Rejected) => Ok(HypothesisOutcome::Rejected),
+        Ok(pb::HypothesisOutcome::Inconclusive) => Ok(HypothesisOutcome::Inconclusive),
+        Ok(pb::HypothesisOutcome::Unspecified) => Ok(HypothesisOutcome::Unspecified),
+        Err(_) => Err(FieldViolation::new(
+            "learning.hypothesis",
+            format!(
+                "{} is not a hypothesis outcome: HELD, REJECTED or INCONCLUSIVE",
+                learning.hypothesis
+            ),
+        )),
+    });
     violations.finish(|| {
         Some(NewLearning {
             subject: subject.to_string(),
             text: text?,
-            hypothesis,
+            hypothesis: hypothesis?,
             author: author?,
             request_id: request_id?,
         })
     })
+}
+
+/// The buckets of a key result's history; DAY when unset.
+pub(super) fn history_bucket(value: i32) -> Result<HistoryBucket, FieldViolation> {
+    match pb::Granularity::try_from(value) {
+        Ok(pb::Granularity::Day | pb::Granularity::Unspecified) => Ok(HistoryBucket::Day),
+        Ok(pb::Granularity::Week) => Ok(HistoryBucket::Week),
+        Ok(pb::Granularity::Month) => Ok(HistoryBucket::Month),
+        Err(_) => Err(FieldViolation::new(
+            "granularity",
+            format!("{value} is not a granularity: DAY, WEEK or MONTH"),
+        )),
+    }
 }
 
 pub(super) fn audit_event(event: AuditEvent) -> pb::AuditEvent {
@@ -2020,7 +2062,7 @@ pub(super) fn carry_over(
         ));
     }
     let objective_id = violations.check(new_id("objective_id", &request.objective_id));
-    let request_id = violations.check(request::request_id(&request.request_id));
+    let request_id = violations.check(request::request_id(&request.request_id, &request));
     violations.finish(|| {
         let source = source?;
         Some(CarryOver {

@@ -21,7 +21,7 @@ use tonic::{Request, Response, Status, service::Routes};
 
 use self::status_route::WireStatus;
 
-use crate::app::{Actor, HistoryBucket, ObjectivesApp};
+use crate::app::{Actor, ObjectivesApp};
 
 /// The `ObjectivesService` implementation.
 #[derive(Debug, Clone)]
@@ -164,7 +164,7 @@ impl ObjectivesService for ObjectivesGrpc {
         let actor = actor(&request);
         let request = request.into_inner();
         let subject = convert::learning_subject("parent", &request.parent)?;
-        let new = convert::new_learning(request.learning, &subject, &request.request_id)?;
+        let new = convert::new_learning(request, &subject)?;
         let learning = self.app.create_learning(&subject, new, &actor).await?;
         Ok(Response::new(convert::learning(learning)))
     }
@@ -221,11 +221,7 @@ impl ObjectivesService for ObjectivesGrpc {
             .map_err(ServiceError::from)?;
         let end =
             optional_instant("end_time", request.end_time.as_ref()).map_err(ServiceError::from)?;
-        let bucket = match pb::Granularity::try_from(request.granularity) {
-            Ok(pb::Granularity::Week) => HistoryBucket::Week,
-            Ok(pb::Granularity::Month) => HistoryBucket::Month,
-            Ok(pb::Granularity::Day | pb::Granularity::Unspecified) | Err(_) => HistoryBucket::Day,
-        };
+        let bucket = convert::history_bucket(request.granularity).map_err(ServiceError::from)?;
         let points = self
             .app
             .key_result_history(&name, bucket, start, end)

@@ -5,7 +5,10 @@ use devokr_domain::{
     calendar::{CycleState, ScoreBand},
     names::{CycleName, KeyResultName, TenantName},
 };
-use devokr_platform::{ServiceError, ServiceResult, db::classify};
+use devokr_platform::{
+    ServiceError, ServiceResult,
+    db::{check_retry, classify},
+};
 use serde_json::json;
 use sqlx::{Row, postgres::PgRow};
 
@@ -108,8 +111,9 @@ impl ObjectivesStore {
     ) -> ServiceResult<Learning> {
         let mut transaction = self.pool.begin().await.map_err(classify)?;
         let inserted = sqlx::query(
-            "insert into objectives.learning (tenant, subject, text, hypothesis, author, request_id)
-             values ($1, $2, $3, $4, $5, $6)
+            "insert into objectives.learning
+                 (tenant, subject, text, hypothesis, author, request_id, request_digest)
+             values ($1, $2, $3, $4, $5, $6, $7)
              on conflict (tenant, request_id) do nothing
              returning learning_id, subject, text, hypothesis, author, create_time",
         )
@@ -118,18 +122,23 @@ impl ObjectivesStore {
         .bind(&new.text)
         .bind(hypothesis_text(new.hypothesis))
         .bind(&new.author)
-        .bind(new.request_id)
+        .bind(new.request_id.map(|request| request.id))
+        .bind(new.request_id.map(|request| request.digest.to_vec()))
         .fetch_optional(&mut *transaction)
         .await
         .map_err(classify)?;
         let Some(row) = inserted else {
+            // Only a request id used before keeps a new row out.
             drop(transaction);
+            if let Some(request) = &new.request_id {
+                check_retry(&self.pool, "objectives.learning", &tenant.tenant, request).await?;
+            }
             let row = sqlx::query(
                 "select learning_id, subject, text, hypothesis, author, create_time
                  from objectives.learning where tenant = $1 and request_id = $2",
             )
             .bind(&tenant.tenant)
-            .bind(new.request_id)
+            .bind(new.request_id.map(|request| request.id))
             .fetch_one(&self.pool)
             .await
             .map_err(classify)?;
@@ -187,13 +196,14 @@ impl ObjectivesStore {
             "select sequence, time, actor, request_id, action, resource, change::text as change
              from objectives.audit_event
              where tenant = $1 and sequence > $2
-               and ($3 = '' or resource = $3 or resource like $3 || '/%')
+               and ($3 = '' or resource = $3 or resource like $5)
              order by sequence limit $4",
         )
         .bind(&tenant.tenant)
         .bind(after)
         .bind(resource)
         .bind(limit)
+        .bind(format!("{}/%", like_literal(resource)))
         .fetch_all(&self.pool)
         .await
         .map_err(classify)?
@@ -250,4 +260,17 @@ fn learning_from_row(row: &PgRow) -> ServiceResult<Learning> {
             create_time: row.try_get("create_time")?,
         })
     })
+}
+
+/// `text` as a LIKE pattern that matches just itself: ids may hold `_`, which LIKE would
+/// otherwise read as any character.
+fn like_literal(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len());
+    for character in text.chars() {
+        if matches!(character, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(character);
+    }
+    pattern
 }

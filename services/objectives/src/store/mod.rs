@@ -9,14 +9,14 @@ use devokr_domain::{
 };
 use devokr_platform::{
     ServiceError, ServiceResult,
-    db::{classify, classify_insert},
+    db::{check_retry, classify, classify_insert},
+    request::RequestId,
 };
 use sqlx::{
     PgConnection, PgPool, Postgres, Row,
     postgres::{PgArguments, PgRow},
     query::Query,
 };
-use uuid::Uuid;
 
 use crate::app::{
     Actor, Alignment, Cycle, Definition, KeyResult, NewCycle, NewKeyResult, NewObjective,
@@ -132,8 +132,9 @@ impl ObjectivesStore {
     pub async fn insert_cycle(&self, new: &NewCycle) -> ServiceResult<Cycle> {
         let inserted = sqlx::query(
             "insert into objectives.cycle
-                 (tenant, cycle_id, display_name, start_date, end_date, time_zone, request_id)
-             values ($1, $2, $3, $4, $5, $6, $7)
+                 (tenant, cycle_id, display_name, start_date, end_date, time_zone, request_id,
+                  request_digest)
+             values ($1, $2, $3, $4, $5, $6, $7, $8)
              on conflict (tenant, request_id) do nothing
              returning tenant, cycle_id, seq, display_name, start_date, end_date, time_zone,
                        version, create_time, state",
@@ -144,18 +145,25 @@ impl ObjectivesStore {
         .bind(new.period.start_date())
         .bind(new.period.end_date())
         .bind(new.period.time_zone().name())
-        .bind(new.request_id)
+        .bind(new.request_id.map(|request| request.id))
+        .bind(new.request_id.map(|request| request.digest.to_vec()))
         .fetch_optional(&self.pool)
         .await
         .map_err(|error| classify_insert(error, "cycle", &new.name))?;
-        let row = match inserted {
-            Some(row) => row,
-            None => sqlx::query(select_cycle!("where tenant = $1 and request_id = $2"))
-                .bind(&new.name.tenant)
-                .bind(new.request_id)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(classify)?,
+        let row = match (inserted, &new.request_id) {
+            (Some(row), _) => row,
+            // Only a request id used before keeps a new row out.
+            (None, request) => {
+                if let Some(request) = request {
+                    check_retry(&self.pool, "objectives.cycle", &new.name.tenant, request).await?;
+                }
+                sqlx::query(select_cycle!("where tenant = $1 and request_id = $2"))
+                    .bind(&new.name.tenant)
+                    .bind(request.map(|request| request.id))
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(classify)?
+            }
         };
         cycle_from_row(&row, "")
     }
@@ -216,15 +224,22 @@ impl ObjectivesStore {
         Ok(objective)
     }
 
-    /// The objective a create with `new`'s request id made.
+    /// The objective that `new`'s request id made, when inserting `new` added no row: only a
+    /// request id used before keeps a new row out.
     async fn created_objective(&self, new: &NewObjective) -> ServiceResult<Objective> {
-        let row = sqlx::query(select_objective!("where tenant = $1 and request_id = $2"))
-            .bind(&new.name.tenant)
-            .bind(new.request_id)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(classify)?;
-        objective_from_row(&row)
+        let created = match &new.request_id {
+            Some(request) => {
+                self.objective_by_request_id(&new.name.tenant(), request)
+                    .await?
+            }
+            None => None,
+        };
+        created.ok_or_else(|| {
+            ServiceError::Internal(anyhow::anyhow!(
+                "objective {} was neither inserted nor found by its request id",
+                new.name
+            ))
+        })
     }
 
     /// The live objectives that name `parent` among their parents, oldest first.
@@ -245,15 +260,17 @@ impl ObjectivesStore {
         .collect()
     }
 
-    /// The objective a create (or carry-over) with `request_id` made, if any.
+    /// The objective a create (or carry-over) with `request`'s id made, if any; an error
+    /// when that id came with a different request.
     pub async fn objective_by_request_id(
         &self,
         tenant: &TenantName,
-        request_id: Uuid,
+        request: &RequestId,
     ) -> ServiceResult<Option<Objective>> {
+        check_retry(&self.pool, "objectives.objective", &tenant.tenant, request).await?;
         sqlx::query(select_objective!("where tenant = $1 and request_id = $2"))
             .bind(&tenant.tenant)
-            .bind(request_id)
+            .bind(request.id)
             .fetch_optional(&self.pool)
             .await
             .map_err(classify)?
@@ -355,9 +372,9 @@ impl ObjectivesStore {
             check_ins::publish(&mut transaction, &new.name, false).await?;
         }
         transaction.commit().await.map_err(classify)?;
-        let stored = match (inserted, new.request_id) {
-            (false, Some(request_id)) => {
-                self.key_result_by_request_id(&new.name.tenant(), request_id)
+        let stored = match (inserted, &new.request_id) {
+            (false, Some(request)) => {
+                self.key_result_by_request_id(&new.name.tenant(), request)
                     .await?
             }
             _ => self
@@ -373,17 +390,19 @@ impl ObjectivesStore {
         })
     }
 
-    /// The key result a create with `request_id` made, if any.
+    /// The key result a create with `request`'s id made, if any; an error when that id came
+    /// with a different request.
     pub async fn key_result_by_request_id(
         &self,
         tenant: &TenantName,
-        request_id: Uuid,
+        request: &RequestId,
     ) -> ServiceResult<Option<KeyResult>> {
+        check_retry(&self.pool, "objectives.key_result", &tenant.tenant, request).await?;
         sqlx::query(select_key_result!(
             "where k.tenant = $1 and k.request_id = $2"
         ))
         .bind(&tenant.tenant)
-        .bind(request_id)
+        .bind(request.id)
         .fetch_optional(&self.pool)
         .await
         .map_err(classify)?
@@ -455,8 +474,8 @@ async fn insert_objective_row(
     let query = sqlx::query(
         "insert into objectives.objective
              (tenant, objective_id, display_name, description, cycle_id, request_id, level,
-              owner_team, stage, progress_driver, health_mode, weight)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+              owner_team, stage, progress_driver, health_mode, weight, request_digest)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
          on conflict (tenant, request_id) do nothing
          returning 1",
     )
@@ -465,8 +484,9 @@ async fn insert_objective_row(
     .bind(&new.display_name)
     .bind(&new.description)
     .bind(&new.cycle.cycle)
-    .bind(new.request_id);
+    .bind(new.request_id.map(|request| request.id));
     let inserted = bind_alignment(query, alignment)
+        .bind(new.request_id.map(|request| request.digest.to_vec()))
         .fetch_optional(&mut *connection)
         .await
         .map_err(|error| classify_insert(error, "objective", &new.name))?;
@@ -657,9 +677,9 @@ async fn insert_key_result_row(
         "insert into objectives.key_result
              (tenant, objective_id, key_result_id, display_name, metric, weight, request_id, ",
         definition_columns!(),
-        ")
+        ", request_digest)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                 $18, $19, $20, $21, $22, $23, $24, $25)
+                 $18, $19, $20, $21, $22, $23, $24, $25, $26)
          on conflict (tenant, request_id) do nothing
          returning 1"
     ))
@@ -669,9 +689,10 @@ async fn insert_key_result_row(
     .bind(&new.display_name)
     .bind(new.metric.as_ref().map(ToString::to_string))
     .bind(new.weight)
-    .bind(new.request_id);
+    .bind(new.request_id.map(|request| request.id));
     let inserted = DefinitionColumns::of(definition)
         .bind(query)
+        .bind(new.request_id.map(|request| request.digest.to_vec()))
         .fetch_optional(&mut *connection)
         .await
         .map_err(|error| classify_insert(error, "key result", &new.name))?;

@@ -49,6 +49,23 @@ async fn create_cycle_names_each_bad_field() {
             "cycle_id",
             "2026-q1",
         ),
+        // 9999-12-31 ends at 10000-01-01T00:00Z (08:00Z in Los Angeles), 0001-01-01 starts
+        // at 0000-12-31T15:00Z in Tokyo: neither is a Timestamp.
+        (
+            "ends after the last timestamp",
+            request(
+                "q1",
+                cycle("Q1", "9999-10-01", "9999-12-31", "America/Los_Angeles"),
+            ),
+            "cycle.end_date",
+            "timestamp",
+        ),
+        (
+            "starts before the first timestamp",
+            request("q1", cycle("Q1", "0001-01-01", "0001-03-31", "Asia/Tokyo")),
+            "cycle.start_date",
+            "timestamp",
+        ),
         (
             "missing display name",
             request("q1", cycle("   ", "2026-01-01", "2026-03-31", "UTC")),

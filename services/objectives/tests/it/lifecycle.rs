@@ -5,7 +5,9 @@ use devokr_proto::objectives::v1 as pb;
 use tonic::Code;
 
 use crate::check_ins::manual_key_result;
-use crate::fixture::{Stack, TENANT, assert_error, dec, read, request_by, timestamp, wire};
+use crate::fixture::{
+    Stack, TENANT, assert_error, dec, read, request_by, timestamp, violations, wire,
+};
 
 async fn check_in(
     stack: &Stack,
@@ -63,16 +65,17 @@ async fn a_cycle_is_activated_closed_and_scored_and_late_check_ins_are_flagged()
     .await
     .unwrap();
     // (64 − 0) / (100 − 0) = 0.64, scored 0.6 (rounded to one decimal).
-    check_in(
-        &stack,
-        &partial.name,
-        "64",
-        "2026-02-01T00:00:00Z",
-        "p1",
-        false,
-    )
-    .await
-    .unwrap();
+    let p1 = || {
+        check_in(
+            &stack,
+            &partial.name,
+            "64",
+            "2026-02-01T00:00:00Z",
+            "p1",
+            false,
+        )
+    };
+    let first_p1 = p1().await.unwrap();
 
     // Closing a planned cycle skips a state: refused.
     let refused = stack
@@ -109,21 +112,37 @@ async fn a_cycle_is_activated_closed_and_scored_and_late_check_ins_are_flagged()
         .unwrap_err();
     assert_error(&stale, Code::Aborted, "CONCURRENT_CHANGE");
 
-    // An override needs a reason.
-    let no_reason = stack
-        .client()
-        .close_cycle(pb::CloseCycleRequest {
-            name: cycle.name.clone(),
-            etag: active.etag.clone(),
-            overrides: vec![pb::ScoreOverride {
-                key_result: overridden.name.clone(),
-                score: Some(wire("0.3")),
-                reason: String::new(),
-            }],
-        })
-        .await
-        .unwrap_err();
-    assert_error(&no_reason, Code::InvalidArgument, "INVALID_ARGUMENT");
+    // An override needs a reason and a score from 0 to 1, and a key result has at most one;
+    // each refusal names the field and leaves the cycle open.
+    let score_override = |score: &str, reason: &str| pb::ScoreOverride {
+        key_result: overridden.name.clone(),
+        score: Some(wire(score)),
+        reason: reason.into(),
+    };
+    for (overrides, field) in [
+        (vec![score_override("0.3", "")], "overrides[0].reason"),
+        (vec![score_override("1.5", "why")], "overrides[0].score"),
+        (
+            vec![
+                score_override("0.3", "why"),
+                score_override("0.9", "why not"),
+            ],
+            "overrides[1].key_result",
+        ),
+    ] {
+        let refused = stack
+            .client()
+            .close_cycle(pb::CloseCycleRequest {
+                name: cycle.name.clone(),
+                etag: active.etag.clone(),
+                overrides,
+            })
+            .await
+            .unwrap_err();
+        let said = violations(&refused);
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert_eq!(said[0].0, field, "{said:?}");
+    }
 
     let closed = stack
         .client()
@@ -164,6 +183,9 @@ async fn a_cycle_is_activated_closed_and_scored_and_late_check_ins_are_flagged()
         overridden_now.score_override_reason,
         "the launch slipped to Q2 for legal review"
     );
+
+    // A retry of a check-in recorded before the close is answered as recorded.
+    assert_eq!(p1().await.unwrap(), first_p1);
 
     // A check-in measured in the closed cycle needs allow_late, and is then marked late.
     let refused = check_in(
@@ -236,6 +258,43 @@ async fn a_cycle_is_activated_closed_and_scored_and_late_check_ins_are_flagged()
     stack.stop().await;
 }
 
+/// A resource's audit log holds it and what is under it, matched by name, never by pattern:
+/// `_` in an id is a character, not LIKE's wildcard.
+#[tokio::test]
+async fn an_audit_log_holds_its_resource_and_nothing_named_like_it() {
+    let stack = Stack::start().await;
+    let cycle = stack
+        .create_cycle("q1", "1997-01-01", "1997-03-31", "UTC")
+        .await;
+    for objective_id in ["a_1", "ab1", "a_10"] {
+        stack.create_objective(objective_id, &cycle.name).await;
+    }
+    let audited = |resource: &'static str| {
+        let stack = &stack;
+        async move {
+            stack
+                .audit_events(resource)
+                .await
+                .into_iter()
+                .map(|(action, _, change)| format!("{action} {}", change["displayName"]))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        audited("tenants/acme/objectives/a_1").await,
+        [r#"CreateObjective "a_1""#]
+    );
+    assert!(audited("tenants/acme/objectives/%").await.is_empty());
+    assert!(audited("tenants/acme/objectives/a%").await.is_empty());
+    let everything = audited("").await;
+    for objective_id in ["a_1", "ab1", "a_10"] {
+        let created = format!(r#"CreateObjective "{objective_id}""#);
+        assert!(everything.contains(&created), "{everything:?}");
+    }
+
+    stack.stop().await;
+}
+
 #[tokio::test]
 async fn learnings_are_recorded_on_key_results_and_objectives() {
     let stack = Stack::start().await;
@@ -299,6 +358,21 @@ async fn learnings_are_recorded_on_key_results_and_objectives() {
         .into_inner()
         .learnings;
     assert_eq!(listed, [first]);
+
+    let unknown_outcome = stack
+        .client()
+        .create_learning(pb::CreateLearningRequest {
+            parent: objective.name.clone(),
+            learning: Some(pb::Learning {
+                text: "x".into(),
+                hypothesis: 99,
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&unknown_outcome)[0].0, "learning.hypothesis");
 
     let missing = stack
         .client()
@@ -378,5 +452,18 @@ async fn history_replays_the_value_day_by_day() {
     let progress = points[3].progress.as_ref().unwrap();
     assert_eq!(read(progress.raw.as_ref()), dec("0.5"));
     assert_eq!(points[0].health(), pb::Health::NoData);
+
+    // A granularity this service does not know is named, not read as days.
+    let unknown = stack
+        .client()
+        .list_key_result_history(pb::ListKeyResultHistoryRequest {
+            name: key_result.name.clone(),
+            granularity: 99,
+            start_time: None,
+            end_time: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&unknown)[0].0, "granularity");
     stack.stop().await;
 }

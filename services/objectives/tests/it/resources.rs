@@ -219,6 +219,171 @@ async fn an_id_taken_by_another_request_already_exists() {
     stack.stop().await;
 }
 
+/// AIP-155: a request id names one request. Sent again with anything else (another body,
+/// another parent, another method), it is refused and nothing is created, where answering
+/// with the first request's resource would hand the caller a resource it did not ask for.
+#[tokio::test]
+async fn a_request_id_sent_with_a_different_request_is_refused() {
+    const REUSED: &str = "was used before for a different request";
+    let stack = Stack::start().await;
+    let metric = stack
+        .create_activation_metric("activation", "purchase", "purchase", 90)
+        .await;
+    let mut client = stack.client();
+
+    let create_cycle = |display_name: &str, request_id: &str| pb::CreateCycleRequest {
+        parent: TENANT.into(),
+        cycle_id: String::new(),
+        cycle: Some(cycle(display_name, "1997-01-01", "1997-03-31", "UTC")),
+        request_id: request_id.into(),
+    };
+    let q1 = client
+        .create_cycle(create_cycle("1997-Q1", REQUEST_A))
+        .await
+        .unwrap()
+        .into_inner();
+    let status = client
+        .create_cycle(create_cycle("1997 first quarter", REQUEST_A))
+        .await
+        .unwrap_err();
+    assert_one_violation(&status, "request_id", REUSED);
+    let q2 = client
+        .create_cycle(pb::CreateCycleRequest {
+            cycle: Some(cycle("1997-Q2", "1997-04-01", "1997-06-30", "UTC")),
+            ..create_cycle("", REQUEST_B)
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    let create_objective = |display_name: &str| pb::CreateObjectiveRequest {
+        parent: TENANT.into(),
+        objective_id: String::new(),
+        objective: Some(objective(display_name, &q1.name)),
+        request_id: REQUEST_A.into(),
+    };
+    let grow = client
+        .create_objective(create_objective("Grow"))
+        .await
+        .unwrap()
+        .into_inner();
+    let status = client
+        .create_objective(create_objective("Retain"))
+        .await
+        .unwrap_err();
+    assert_one_violation(&status, "request_id", REUSED);
+    // A carry-over writes objectives too, but it is another request than the create.
+    let status = client
+        .carry_over_objective(pb::CarryOverObjectiveRequest {
+            name: grow.name.clone(),
+            cycle: q2.name.clone(),
+            objective_id: String::new(),
+            request_id: REQUEST_A.into(),
+        })
+        .await
+        .unwrap_err();
+    assert_one_violation(&status, "request_id", REUSED);
+    let retain = client
+        .create_objective(pb::CreateObjectiveRequest {
+            request_id: REQUEST_B.into(),
+            ..create_objective("Retain")
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    let create_key_result = |parent: &str| pb::CreateKeyResultRequest {
+        parent: parent.into(),
+        key_result_id: String::new(),
+        key_result: Some(percent_key_result("30", "45", &metric)),
+        request_id: REQUEST_C.into(),
+    };
+    let key_result = client
+        .create_key_result(create_key_result(&grow.name))
+        .await
+        .unwrap()
+        .into_inner();
+    let status = client
+        .create_key_result(create_key_result(&retain.name))
+        .await
+        .unwrap_err();
+    assert_one_violation(&status, "request_id", REUSED);
+
+    let create_learning = |parent: &str| pb::CreateLearningRequest {
+        parent: parent.into(),
+        learning: Some(pb::Learning {
+            text: "Onboarding emails moved activation.".into(),
+            ..Default::default()
+        }),
+        request_id: REQUEST_C.into(),
+    };
+    client
+        .create_learning(create_learning(&grow.name))
+        .await
+        .unwrap();
+    let status = client
+        .create_learning(create_learning(&retain.name))
+        .await
+        .unwrap_err();
+    assert_one_violation(&status, "request_id", REUSED);
+
+    // Nothing was created by the refused requests, and the first ones still retry.
+    let cycles = client
+        .list_cycles(pb::ListCyclesRequest {
+            parent: TENANT.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .cycles;
+    assert_eq!(cycles, [q1.clone(), q2]);
+    let objectives = client
+        .list_objectives(pb::ListObjectivesRequest {
+            parent: TENANT.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .objectives;
+    assert_eq!(objectives, [grow.clone(), retain.clone()]);
+    let retain_key_results = client
+        .list_key_results(pb::ListKeyResultsRequest {
+            parent: retain.name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .key_results;
+    assert!(retain_key_results.is_empty(), "{retain_key_results:?}");
+    let learnings = client
+        .list_learnings(pb::ListLearningsRequest {
+            parent: retain.name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .learnings;
+    assert!(learnings.is_empty(), "{learnings:?}");
+    let retried = client
+        .create_cycle(create_cycle("1997-Q1", REQUEST_A))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retried, q1);
+    let retried = client
+        .create_key_result(create_key_result(&grow.name))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retried.name, key_result.name);
+
+    stack.stop().await;
+}
+
 #[tokio::test]
 async fn reading_what_does_not_exist_is_not_found() {
     let stack = Stack::start().await;

@@ -10,9 +10,9 @@ use devokr_platform::{
     ServiceError, ServiceResult,
     client::PeerError,
     paging::{Page, PageRequest},
+    request::RequestId,
 };
 use devokr_proto::convert::FieldViolation;
-use uuid::Uuid;
 
 use crate::{peers::ObjectivesClient, store::RoadmapStore};
 
@@ -36,7 +36,7 @@ pub struct NewRoadmapItem {
     pub display_name: String,
     pub description: String,
     pub key_results: Vec<KeyResultName>,
-    pub request_id: Option<Uuid>,
+    pub request_id: Option<RequestId>,
 }
 
 /// The roadmap service's use cases.
@@ -55,10 +55,10 @@ impl RoadmapApp {
     /// no link is created deferred.
     pub async fn create_roadmap_item(&self, new: NewRoadmapItem) -> ServiceResult<RoadmapItem> {
         // A retry returns the first result even while the objectives service is away.
-        if new.request_id.is_some()
+        if let Some(request) = &new.request_id
             && let Some(created) = self
                 .store
-                .roadmap_item_by_request_id(&new.name.tenant(), new.request_id)
+                .roadmap_item_by_request_id(&new.name.tenant(), request)
                 .await?
         {
             return Ok(created);

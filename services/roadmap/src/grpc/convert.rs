@@ -32,7 +32,7 @@ pub(super) fn new_roadmap_item(
         &request.roadmap_item_id,
         |id| validate_resource_id(id).map_err(|error| error.to_string()),
     ));
-    let request_id = violations.check(request::request_id(&request.request_id));
+    let request_id = violations.check(request::request_id(&request.request_id, &request));
     let item = request.roadmap_item.unwrap_or_default();
     let display_name = violations.check(request::required_text(
         "roadmap_item.display_name",

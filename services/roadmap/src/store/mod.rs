@@ -6,10 +6,10 @@ use devokr_domain::{
 };
 use devokr_platform::{
     ServiceError, ServiceResult,
-    db::{classify, classify_insert},
+    db::{check_retry, classify, classify_insert},
+    request::RequestId,
 };
 use sqlx::{PgPool, Row, postgres::PgRow};
-use uuid::Uuid;
 
 use crate::app::{NewRoadmapItem, RoadmapItem};
 
@@ -57,8 +57,9 @@ impl RoadmapStore {
         let mut transaction = self.pool.begin().await.map_err(classify)?;
         let inserted = sqlx::query(
             "insert into roadmap.roadmap_item
-                 (tenant, roadmap_item_id, display_name, description, state, deferral_reason, request_id)
-             values ($1, $2, $3, $4, $5, $6, $7)
+                 (tenant, roadmap_item_id, display_name, description, state, deferral_reason,
+                  request_id, request_digest)
+             values ($1, $2, $3, $4, $5, $6, $7, $8)
              on conflict (tenant, request_id) do nothing
              returning roadmap_item_id",
         )
@@ -68,22 +69,28 @@ impl RoadmapStore {
         .bind(&new.description)
         .bind(state_text)
         .bind(reason)
-        .bind(new.request_id)
+        .bind(new.request_id.map(|request| request.id))
+        .bind(new.request_id.map(|request| request.digest.to_vec()))
         .fetch_optional(&mut *transaction)
         .await
         .map_err(|error| classify_insert(error, "roadmap item", &new.name))?;
         if inserted.is_none() {
-            // The request id was used before: answer with what that request created.
+            // Only a request id used before keeps a new row out: answer with what that
+            // request created.
             drop(transaction);
-            return self
-                .roadmap_item_by_request_id(&new.name.tenant(), new.request_id)
-                .await?
-                .ok_or_else(|| {
-                    ServiceError::Internal(anyhow::anyhow!(
-                        "the roadmap item of request {:?} vanished",
-                        new.request_id
-                    ))
-                });
+            let created = match &new.request_id {
+                Some(request) => {
+                    self.roadmap_item_by_request_id(&new.name.tenant(), request)
+                        .await?
+                }
+                None => None,
+            };
+            return created.ok_or_else(|| {
+                ServiceError::Internal(anyhow::anyhow!(
+                    "roadmap item {} was neither inserted nor found by its request id",
+                    new.name
+                ))
+            });
         }
         let positions: Vec<i32> = (0..new.key_results.len())
             .map(|position| i32::try_from(position).unwrap_or(i32::MAX))
@@ -129,13 +136,14 @@ impl RoadmapStore {
     pub async fn roadmap_item_by_request_id(
         &self,
         tenant: &TenantName,
-        request_id: Option<Uuid>,
+        request: &RequestId,
     ) -> ServiceResult<Option<RoadmapItem>> {
+        check_retry(&self.pool, "roadmap.roadmap_item", &tenant.tenant, request).await?;
         sqlx::query(select_roadmap_item!(
             "where i.tenant = $1 and i.request_id = $2"
         ))
         .bind(&tenant.tenant)
-        .bind(request_id)
+        .bind(request.id)
         .fetch_optional(&self.pool)
         .await
         .map_err(classify)?

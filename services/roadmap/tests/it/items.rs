@@ -235,6 +235,17 @@ async fn request_id_makes_creates_safe_to_retry() {
         .unwrap()
         .into_inner();
     assert_eq!(read, first);
+    assert_eq!(stack.list_all(0).await, std::slice::from_ref(&first));
+
+    // The same request id with another request is refused, and creates nothing.
+    let mut reused = create_request("", &[key_results[0].as_str()]);
+    reused.request_id = REQUEST_A.into();
+    reused.roadmap_item.as_mut().unwrap().display_name = "Another item".into();
+    let status = client.create_roadmap_item(reused).await.unwrap_err();
+    let said = violations(&status);
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert_eq!(said[0].0, "request_id");
+    assert!(said[0].1.contains(REQUEST_A), "{said:?}");
     assert_eq!(stack.list_all(0).await, [first]);
 
     // An id already taken by another request (or by none) already exists, and the item
