@@ -1,11 +1,12 @@
 //! Carrying an objective into another cycle: its definition and its live key results, never
 //! their check-ins, scores or learnings (the Learn step keeps those with the old cycle).
 
-use devokr_domain::{calendar::CycleState, names::KeyResultName};
+use devokr_domain::names::KeyResultName;
 use devokr_platform::{ServiceError, ServiceResult};
 
 use super::{
     Actor, CarryOver, Definition, NewKeyResult, NewObjective, Objective, ObjectivesApp, deleted,
+    open_cycle,
 };
 
 impl ObjectivesApp {
@@ -45,16 +46,7 @@ impl ObjectivesApp {
                 ),
             });
         }
-        if cycle.state == CycleState::Closed {
-            return Err(ServiceError::FailedPrecondition {
-                reason: "CYCLE_CLOSED",
-                subject: carry.cycle.to_string(),
-                description: format!(
-                    "cycle {} is closed; carry objectives into a cycle that is planning or active",
-                    carry.cycle
-                ),
-            });
-        }
+        open_cycle(&cycle, "carry objectives")?;
         let mut objective = NewObjective::carried_over(
             &source,
             carry.name.clone(),

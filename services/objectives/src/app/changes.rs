@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::{
     Actor, Alignment, Definition, KeyResult, KeyResultUpdate, Objective, ObjectiveUpdate,
-    ObjectivesApp, deleted, not_found,
+    ObjectivesApp, deleted, not_found, open_cycle,
 };
 use crate::store::{BoundKeyResult, KeyResultValues, ObjectiveValues, definition_json};
 
@@ -123,6 +123,11 @@ impl ObjectivesApp {
         if current.delete_time.is_some() {
             return Err(deleted("KEY_RESULT_DELETED", "key result", &update.name));
         }
+        let objective = self.get_objective(&update.name.objective()).await?;
+        open_cycle(
+            &self.get_cycle(&objective.cycle).await?,
+            "change key results",
+        )?;
         if let Some(expected) = update.version
             && expected != current.version
         {

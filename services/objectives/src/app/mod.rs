@@ -106,12 +106,13 @@ impl ObjectivesApp {
         new: NewObjective,
         actor: &Actor,
     ) -> ServiceResult<Objective> {
-        if self.store.cycle(&new.cycle).await?.is_none() {
+        let Some(cycle) = self.store.cycle(&new.cycle).await? else {
             return Err(ServiceError::invalid(
                 "objective.cycle",
                 format!("cycle {:?} does not exist", new.cycle.to_string()),
             ));
-        }
+        };
+        open_cycle(&cycle, "create objectives")?;
         self.store.insert_objective(&new, actor).await
     }
 
@@ -140,6 +141,7 @@ impl ObjectivesApp {
         }
         // Interim targets must lie inside the objective's cycle.
         let cycle = self.get_cycle(&objective.cycle).await?;
+        open_cycle(&cycle, "create key results")?;
         let definition = Definition::check(&new.spec, &cycle.period)?;
         let check = match &new.metric {
             Some(metric) => self.metrics.check_metric(metric).await,
@@ -426,6 +428,22 @@ impl ObjectivesApp {
 }
 
 /// A change refused because the resource it names is soft-deleted.
+/// Refuses `doing` (what the caller tried, as "create objectives") in `cycle` once it is
+/// closed: its key results keep the definitions they were scored on.
+pub(super) fn open_cycle(cycle: &Cycle, doing: &str) -> ServiceResult<()> {
+    match cycle.state {
+        CycleState::Planning | CycleState::Active => Ok(()),
+        CycleState::Closed => Err(ServiceError::FailedPrecondition {
+            reason: "CYCLE_CLOSED",
+            subject: cycle.name.to_string(),
+            description: format!(
+                "cycle {} is closed and keeps what it was scored on; {doing} in a cycle that is planning or active",
+                cycle.name
+            ),
+        }),
+    }
+}
+
 pub(super) fn deleted(
     reason: &'static str,
     resource_type: &str,

@@ -2,8 +2,9 @@
 //! closed cycle, learnings, the audit log and a key result's daily history.
 
 use devokr_proto::objectives::v1 as pb;
-use tonic::Code;
+use tonic::{Code, Status};
 
+use crate::changes::update_key_result;
 use crate::check_ins::manual_key_result;
 use crate::fixture::{
     Stack, TENANT, assert_error, dec, read, request_by, timestamp, violations, wire,
@@ -186,6 +187,41 @@ async fn a_cycle_is_activated_closed_and_scored_and_late_check_ins_are_flagged()
 
     // A retry of a check-in recorded before the close is answered as recorded.
     assert_eq!(p1().await.unwrap(), first_p1);
+
+    // The closed cycle keeps what it was scored on: no new objectives or key results, no
+    // changed definitions.
+    let closed_cycle = |status: Status| {
+        assert_error(&status, Code::FailedPrecondition, "CYCLE_CLOSED");
+        assert!(status.message().contains("is closed"), "{status:?}");
+    };
+    closed_cycle(
+        stack
+            .try_create_objective("late", crate::fixture::objective("late", &cycle.name))
+            .await
+            .unwrap_err(),
+    );
+    closed_cycle(
+        stack
+            .try_create_key_result(&objective.name, "late", manual_key_result("0", "1"))
+            .await
+            .unwrap_err(),
+    );
+    let mut raised = partial.clone();
+    raised.target = Some(wire("50"));
+    closed_cycle(
+        update_key_result(&stack, raised, Some(&["target"]))
+            .await
+            .unwrap_err(),
+    );
+    let partial_now = stack
+        .client()
+        .get_key_result(pb::GetKeyResultRequest {
+            name: partial.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(read(partial_now.target.as_ref()), dec("100"));
 
     // A check-in measured in the closed cycle needs allow_late, and is then marked late.
     let refused = check_in(
