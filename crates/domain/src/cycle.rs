@@ -172,6 +172,11 @@ impl Cycle {
         self.start_time() <= at && at < self.end_time()
     }
 
+    /// Whether every instant of `inner` is in this cycle (each in its own zone).
+    pub fn holds(&self, inner: &Cycle) -> bool {
+        self.start_time() <= inner.start_time() && inner.end_time() <= self.end_time()
+    }
+
     /// Whether the cycle is over at `at` (`at >= end_time`).
     pub fn has_ended(&self, at: DateTime<Utc>) -> bool {
         at >= self.end_time()

@@ -77,7 +77,28 @@ impl ObjectivesApp {
         &self.index
     }
 
+    /// Creates a cycle, inside its parent cycle when it has one.
     pub async fn create_cycle(&self, new: NewCycle) -> ServiceResult<Cycle> {
+        if let Some(parent) = &new.parent {
+            let Some(found) = self.store.cycle(parent).await? else {
+                return Err(ServiceError::invalid(
+                    "cycle.parent",
+                    format!("cycle {parent} does not exist"),
+                ));
+            };
+            if !found.period.holds(&new.period) {
+                return Err(ServiceError::invalid(
+                    "cycle.parent",
+                    format!(
+                        "cycle {parent} [{}, {}) does not hold this cycle [{}, {}); a cycle lies inside its parent",
+                        found.period.start_time(),
+                        found.period.end_time(),
+                        new.period.start_time(),
+                        new.period.end_time()
+                    ),
+                ));
+            }
+        }
         self.store.insert_cycle(&new).await
     }
 

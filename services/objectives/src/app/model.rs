@@ -38,6 +38,8 @@ pub struct Cycle {
     pub version: i64,
     pub seq: i64,
     pub state: CycleState,
+    /// The cycle this one is part of, which holds it.
+    pub parent: Option<CycleName>,
 }
 
 /// A cycle to create.
@@ -46,6 +48,7 @@ pub struct NewCycle {
     pub name: CycleName,
     pub display_name: String,
     pub period: CyclePeriod,
+    pub parent: Option<CycleName>,
     pub request_id: Option<RequestId>,
 }
 

@@ -102,11 +102,27 @@ pub(super) fn new_cycle(request: pb::CreateCycleRequest) -> Result<NewCycle, Ser
         ),
         _ => None,
     };
+    let parent = if cycle.parent.is_empty() {
+        None
+    } else {
+        violations.check(
+            parse_field::<CycleName>("cycle.parent", &cycle.parent).and_then(
+                |parent| match &tenant {
+                    Some(tenant) if parent.tenant != tenant.tenant => Err(FieldViolation::new(
+                        "cycle.parent",
+                        format!("belongs to another tenant than {tenant}"),
+                    )),
+                    _ => Ok(parent),
+                },
+            ),
+        )
+    };
     violations.finish(|| {
         Some(NewCycle {
             name: tenant?.cycle(cycle_id?),
             display_name: display_name?,
             period: period?,
+            parent,
             request_id: request_id?,
         })
     })
@@ -129,7 +145,11 @@ pub(super) fn cycle(cycle: Cycle) -> pb::Cycle {
             CycleState::Closed => pb::CycleState::Closed,
         }
         .into(),
-        parent: String::new(),
+        parent: cycle
+            .parent
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
     }
 }
 

@@ -31,7 +31,7 @@ macro_rules! select_cycle {
     ($rest:literal) => {
         concat!(
             "select tenant, cycle_id, seq, display_name, start_date, end_date, time_zone, version, create_time,
-                    state
+                    state, parent_id
              from objectives.cycle ",
             $rest
         )
@@ -66,7 +66,7 @@ macro_rules! select_cycle_returning {
         concat!(
             $statement,
             " returning tenant, cycle_id, seq, display_name, start_date, end_date, time_zone,
-                        version, create_time, state"
+                        version, create_time, state, parent_id"
         )
     };
 }
@@ -87,6 +87,7 @@ macro_rules! select_key_result {
                     c.start_date as c_start_date, c.end_date as c_end_date,
                     c.time_zone as c_time_zone, c.version as c_version,
                     c.create_time as c_create_time, c.state as c_state,
+                    c.parent_id as c_parent_id,
                     (select r.aggregation from objectives.key_result_rollup r
                      where r.tenant = k.tenant and r.objective_id = k.objective_id
                        and r.key_result_id = k.key_result_id) as rollup_aggregation,
@@ -133,11 +134,11 @@ impl ObjectivesStore {
         let inserted = sqlx::query(
             "insert into objectives.cycle
                  (tenant, cycle_id, display_name, start_date, end_date, time_zone, request_id,
-                  request_digest)
-             values ($1, $2, $3, $4, $5, $6, $7, $8)
+                  request_digest, parent_id)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              on conflict (tenant, request_id) do nothing
              returning tenant, cycle_id, seq, display_name, start_date, end_date, time_zone,
-                       version, create_time, state",
+                       version, create_time, state, parent_id",
         )
         .bind(&new.name.tenant)
         .bind(&new.name.cycle)
@@ -147,6 +148,7 @@ impl ObjectivesStore {
         .bind(new.period.time_zone().name())
         .bind(new.request_id.map(|request| request.id))
         .bind(new.request_id.map(|request| request.digest.to_vec()))
+        .bind(new.parent.as_ref().map(|parent| parent.cycle.as_str()))
         .fetch_optional(&self.pool)
         .await
         .map_err(|error| classify_insert(error, "cycle", &new.name))?;
@@ -719,9 +721,10 @@ fn cycle_from_row(row: &PgRow, prefix: &str) -> ServiceResult<Cycle> {
             row.try_get::<NaiveDate, _>(column("end_date").as_str())?,
             time_zone,
         )?;
+        let tenant: String = row.try_get("tenant")?;
         Ok(Cycle {
             name: CycleName {
-                tenant: row.try_get("tenant")?,
+                tenant: tenant.clone(),
                 cycle: row.try_get(column("cycle_id").as_str())?,
             },
             display_name: row.try_get(column("display_name").as_str())?,
@@ -735,6 +738,12 @@ fn cycle_from_row(row: &PgRow, prefix: &str) -> ServiceResult<Cycle> {
                 "closed" => CycleState::Closed,
                 other => anyhow::bail!("unknown cycle state {other:?}"),
             },
+            parent: row
+                .try_get::<Option<String>, _>(column("parent_id").as_str())?
+                .map(|parent| CycleName {
+                    tenant: tenant.clone(),
+                    cycle: parent,
+                }),
         })
     })
 }

@@ -1,4 +1,5 @@
-//! CreateCycle: every bad field is named, and the instants of a cycle follow its time zone.
+//! CreateCycle: every bad field is named, a cycle lies inside its parent, and the instants
+//! of a cycle follow its time zone.
 
 use devokr_proto::objectives::v1 as pb;
 
@@ -128,6 +129,96 @@ async fn create_cycle_names_each_bad_field() {
         .unwrap()
         .into_inner();
     assert!(listed.cycles.is_empty(), "{:?}", listed.cycles);
+
+    stack.stop().await;
+}
+
+/// A year holds its quarters: a cycle names its parent, which must hold every instant of it,
+/// each in its own time zone.
+#[tokio::test]
+async fn a_cycle_lies_inside_its_parent() {
+    let stack = Stack::start().await;
+    let mut client = stack.client();
+    let year = client
+        .create_cycle(request(
+            "fy2026",
+            cycle("FY 2026", "2026-01-01", "2026-12-31", "Asia/Tokyo"),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(year.parent.is_empty());
+    let in_year = |display_name: &str, start: &str, end: &str, time_zone: &str| pb::Cycle {
+        parent: year.name.clone(),
+        ..cycle(display_name, start, end, time_zone)
+    };
+    let q3 = client
+        .create_cycle(request(
+            "q3",
+            in_year("2026-Q3", "2026-07-01", "2026-09-30", "Asia/Tokyo"),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(q3.parent, year.name);
+    let read_back = client
+        .get_cycle(pb::GetCycleRequest {
+            name: q3.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(read_back, q3);
+
+    // The Tokyo year ends at 2026-12-31T15:00Z; Q4 in Los Angeles ends at 2027-01-01T08:00Z.
+    let cases = [
+        (
+            "Q4 west of the year",
+            in_year("2026-Q4", "2026-10-01", "2026-12-31", "America/Los_Angeles"),
+            "does not hold",
+        ),
+        (
+            "the next year's quarter",
+            in_year("2027-Q1", "2027-01-01", "2027-03-31", "Asia/Tokyo"),
+            "does not hold",
+        ),
+        (
+            "a parent that does not exist",
+            pb::Cycle {
+                parent: format!("{TENANT}/cycles/fy1999"),
+                ..cycle("Q", "2026-01-01", "2026-03-31", "Asia/Tokyo")
+            },
+            "does not exist",
+        ),
+        (
+            "another tenant's parent",
+            pb::Cycle {
+                parent: "tenants/globex/cycles/fy2026".into(),
+                ..cycle("Q", "2026-01-01", "2026-03-31", "Asia/Tokyo")
+            },
+            "another tenant",
+        ),
+    ];
+    for (what, refused, says) in cases {
+        let status = client
+            .create_cycle(request("q4", refused))
+            .await
+            .expect_err(what);
+        let said = violations(&status);
+        assert_eq!(said.len(), 1, "{what}: {said:?}");
+        assert_eq!(said[0].0, "cycle.parent", "{what}");
+        assert!(said[0].1.contains(says), "{what}: {said:?}");
+    }
+    let listed = client
+        .list_cycles(pb::ListCyclesRequest {
+            parent: TENANT.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .cycles;
+    assert_eq!(listed, [year, q3]);
 
     stack.stop().await;
 }
