@@ -202,10 +202,11 @@ impl ObjectivesApp {
             let index = periods.iter().position(|candidate| candidate == period)?;
             cycles.get(index).cloned()
         });
-        current.ok_or_else(|| ServiceError::NotFound {
-            resource_type: "current cycle",
-            name: format!(
-                "{tenant}/cycles (none includes {} in {})",
+        current.ok_or_else(|| ServiceError::FailedPrecondition {
+            reason: "NO_CURRENT_CYCLE",
+            subject: tenant.to_string(),
+            description: format!(
+                "no cycle of {tenant} includes today, {} in {}; create one that does",
                 today(now, time_zone),
                 time_zone.name()
             ),

@@ -1374,11 +1374,11 @@ const OBJECTIVE_UPDATABLE: &[&str] = &[
     "health_mode",
     "weight",
 ];
-/// Objective fields that cannot be updated.
-const OBJECTIVE_UNSUPPORTED: &[&str] = &[
-    // Fixed at creation: CarryOverObjective copies an objective into another cycle.
+/// Objective fields fixed at creation, with what to do instead.
+const OBJECTIVE_FIXED: &[(&str, &str)] = &[(
     "cycle",
-];
+    "an objective stays in its cycle; CarryOverObjective copies it into another",
+)];
 /// Objective fields set by the service only.
 const OBJECTIVE_OUTPUT_ONLY: &[&str] =
     &["name", "create_time", "etag", "update_time", "delete_time"];
@@ -1398,10 +1398,19 @@ const KEY_RESULT_UPDATABLE: &[&str] = &[
     "stale_grace",
     "interim_targets",
 ];
-/// Key-result fields the proto lists as updatable that this service does not change yet:
-/// binding a key result to another metric (or unbinding it), and a rollup's children (fixed
-/// at creation, which is also what keeps rollups free of loops).
-const KEY_RESULT_UNSUPPORTED: &[&str] = &["metric_binding", "rollup"];
+/// Key-result fields fixed at creation, with what to do instead. A key result measured by
+/// another metric is another key result (its history would mix two measures), and fixed
+/// children keep rollups free of loops.
+const KEY_RESULT_FIXED: &[(&str, &str)] = &[
+    (
+        "metric_binding",
+        "a key result keeps the metric it is measured by; create a key result bound to the other metric",
+    ),
+    (
+        "rollup",
+        "a rollup keeps its children; create another rollup key result over the new ones",
+    ),
+];
 /// Key-result fields set by the service only.
 const KEY_RESULT_OUTPUT_ONLY: &[&str] = &[
     "name",
@@ -1418,7 +1427,7 @@ const KEY_RESULT_OUTPUT_ONLY: &[&str] = &[
 fn mask_paths(
     mask: Option<&devokr_proto::prost_types::FieldMask>,
     updatable: &[&'static str],
-    unsupported: &[&str],
+    fixed: &[(&str, &str)],
     output_only: &[&str],
     populated: impl Fn(&str) -> bool,
 ) -> Result<Vec<&'static str>, FieldViolation> {
@@ -1442,13 +1451,10 @@ fn mask_paths(
         } else if output_only.contains(&path) {
             // AIP-161: output-only fields in a mask are ignored.
             continue;
-        } else if unsupported.contains(&path) {
+        } else if let Some((_, instead)) = fixed.iter().find(|(field, _)| *field == path) {
             return Err(FieldViolation::new(
                 "update_mask",
-                format!(
-                    "{path:?} cannot be updated by this service yet; updatable: {}",
-                    updatable.join(", ")
-                ),
+                format!("{path:?} cannot be updated: {instead}"),
             ));
         } else {
             return Err(FieldViolation::new(
@@ -1486,7 +1492,7 @@ pub(super) fn objective_update(
     let paths = violations.check(mask_paths(
         request.update_mask.as_ref(),
         OBJECTIVE_UPDATABLE,
-        OBJECTIVE_UNSUPPORTED,
+        OBJECTIVE_FIXED,
         OBJECTIVE_OUTPUT_ONLY,
         |field| match field {
             "display_name" => !objective.display_name.is_empty(),
@@ -1602,7 +1608,7 @@ pub(super) fn key_result_update(
     let paths = violations.check(mask_paths(
         request.update_mask.as_ref(),
         KEY_RESULT_UPDATABLE,
-        KEY_RESULT_UNSUPPORTED,
+        KEY_RESULT_FIXED,
         KEY_RESULT_OUTPUT_ONLY,
         |field| match field {
             "display_name" => !key_result.display_name.is_empty(),

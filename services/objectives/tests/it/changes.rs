@@ -18,7 +18,7 @@ use crate::{
     },
     fixture::{
         Stack, TENANT, assert_error, dec, fields, from_timestamp, percent_key_result, read,
-        request_by, timestamp, violated_fields, wire,
+        request_by, timestamp, violated_fields, violations, wire,
     },
     watch::{Selection, open_watch},
 };
@@ -748,6 +748,21 @@ async fn update_objective_changes_the_masked_fields_and_checks_the_etag() {
         .unwrap_err();
         assert_eq!(violated_fields(&status), fields(&[field]), "{paths:?}");
     }
+    // A field fixed at creation says what to do instead.
+    let moved = update_objective(
+        &stack,
+        pb::Objective {
+            name: objective.clone(),
+            ..Default::default()
+        },
+        Some(&["cycle"]),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        violations(&moved)[0].1.contains("CarryOverObjective"),
+        "{moved:?}"
+    );
     assert_eq!(get_objective(&stack, &objective).await, described);
 
     let changes: Vec<serde_json::Value> = audited(&stack, &objective)

@@ -479,5 +479,18 @@ async fn the_current_cycle_is_the_one_holding_today_in_the_tenants_time_zone() {
             "{time_zone}"
         );
     }
+    let none = stack
+        .client()
+        .get_current_cycle(pb::GetCurrentCycleRequest {
+            parent: "tenants/nobody".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_error(&none, Code::FailedPrecondition, "NO_CURRENT_CYCLE");
+    assert!(
+        none.message()
+            .contains("no cycle of tenants/nobody includes today"),
+        "{none:?}"
+    );
     stack.stop().await;
 }
