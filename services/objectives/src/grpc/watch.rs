@@ -148,9 +148,12 @@ pub(super) async fn watch(
         .await
         .map_err(ServiceError::from)?;
     let start = changes.start();
+    // Read also when resuming, which sends no snapshot: a missing objective or cycle is
+    // NOT_FOUND either way.
+    let watched = watched_key_results(app, &selection).await?;
     let snapshot = match resume {
         Some(_) => Vec::new(),
-        None => snapshot(app, &selection).await?,
+        None => snapshot(app, watched).await?,
     };
     let initial = stream::iter(
         snapshot
@@ -185,11 +188,12 @@ pub(super) async fn watch(
     Ok(Box::pin(stream))
 }
 
-async fn snapshot(
+/// The key results a selection holds now.
+async fn watched_key_results(
     app: &ObjectivesApp,
     selection: &Selection,
-) -> Result<Vec<pb::WatchKeyResultStatusResponse>, Status> {
-    let names: Vec<KeyResultName> = match selection {
+) -> Result<Vec<KeyResultName>, Status> {
+    Ok(match selection {
         Selection::KeyResults(names) => names
             .iter()
             .map(|name| parse_field("key_results", name).map_err(ServiceError::from))
@@ -204,7 +208,14 @@ async fn snapshot(
             app.key_result_names_of_cycle(&parse_field("cycle", cycle).map_err(ServiceError::from)?)
                 .await?
         }
-    };
+    })
+}
+
+/// The current status of each of `names`.
+async fn snapshot(
+    app: &ObjectivesApp,
+    names: Vec<KeyResultName>,
+) -> Result<Vec<pb::WatchKeyResultStatusResponse>, Status> {
     let now = Utc::now();
     let mut statuses = Vec::with_capacity(names.len());
     for name in names {

@@ -78,5 +78,19 @@ async fn refuses_what_it_does_not_serve() {
         assert_eq!(violated_fields(&refused), fields(&["resume_version"]));
         assert!(refused.message().contains(problem), "{}", refused.message());
     }
+    // An objective that does not exist is not found, whether the watch starts or resumes.
+    for resume_version in [0, 1] {
+        let refused = stack
+            .client()
+            .watch_key_result_status(pb::WatchKeyResultStatusRequest {
+                parent: TENANT.into(),
+                objective: format!("{TENANT}/objectives/missing"),
+                resume_version,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_error(&refused, Code::NotFound, "RESOURCE_NOT_FOUND");
+    }
     stack.stop().await;
 }
