@@ -1788,6 +1788,14 @@ pub(super) fn objective_filter(
         };
         let field = field.trim();
         let value = value.trim();
+        if let Some(operator) = ["!", "<", ">", ":"]
+            .into_iter()
+            .find(|operator| field.ends_with(operator))
+        {
+            return Err(invalid(format!(
+                "{term:?} uses `{operator}=`; only `=` is supported, as in `field = \"value\"`"
+            )));
+        }
         if field.is_empty() || field.contains(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
             return Err(invalid(format!("{term:?} has no field name before `=`")));
         }

@@ -849,6 +849,7 @@ async fn list_objectives_filters_by_cycle_with_bound_values_only() {
             format!("cycle = \"{q1}\" AND"),
             "is not a `field = \"value\"` term",
         ),
+        ("stage != \"ACTIVE\"".to_owned(), "uses `!=`; only `=`"),
         ("cycle = \"q1\"".to_owned(), "is not a cycle name"),
         // An injection attempt is never SQL: it is not a cycle name.
         (
