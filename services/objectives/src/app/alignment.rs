@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 
 use super::{
     ChildObjectiveStatus, Objective, ObjectiveFilter, ObjectiveStage, ObjectiveStatus,
-    ObjectivesApp,
+    ObjectivesApp, deleted,
 };
 
 impl ObjectivesApp {
@@ -69,6 +69,10 @@ impl ObjectivesApp {
         at: Option<DateTime<Utc>>,
     ) -> ServiceResult<ObjectiveStatus> {
         let objective = self.get_objective(name).await?;
+        // Its key results went with it: a status would only say "no data".
+        if objective.delete_time.is_some() {
+            return Err(deleted("OBJECTIVE_DELETED", "objective", name));
+        }
         self.status_of(objective, at.unwrap_or_else(Utc::now), Vec::new())
             .await
     }

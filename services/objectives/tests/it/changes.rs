@@ -396,6 +396,15 @@ async fn deleting_an_objective_deletes_its_key_results_and_tells_its_watchers() 
         .await
         .unwrap_err();
     assert_error(&create, Code::FailedPrecondition, "OBJECTIVE_DELETED");
+    let status = stack
+        .client()
+        .get_objective_status(pb::GetObjectiveStatusRequest {
+            name: objective.clone(),
+            evaluation_time: Some(timestamp(MID_CYCLE)),
+        })
+        .await
+        .unwrap_err();
+    assert_error(&status, Code::FailedPrecondition, "OBJECTIVE_DELETED");
 
     let restored = undelete_objective(&stack, &objective).await.unwrap();
     assert_eq!(restored.delete_time, None);
